@@ -1,0 +1,1 @@
+"""The recommendation engine: framework-free (NumPy, SciPy; PyTorch for neural models)."""
