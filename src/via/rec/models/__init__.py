@@ -1,0 +1,33 @@
+"""Model registry: one line per model, imported lazily so that PyTorch loads only when used."""
+
+from __future__ import annotations
+
+import importlib
+
+from via.rec.models.base import ModelFileError, SessionModel
+
+REGISTRY: dict[str, str] = {
+    "pop": "via.rec.models.popularity:Pop",
+    "spop": "via.rec.models.popularity:SessionPop",
+    "itemknn": "via.rec.models.itemknn:ItemKNN",
+    "sknn": "via.rec.models.neighbourhood:SKNN",
+    "vsknn": "via.rec.models.neighbourhood:VSKNN",
+    "stan": "via.rec.models.neighbourhood:STAN",
+}
+
+
+def get_model_class(name: str) -> type[SessionModel]:
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create_model(name: str, **params) -> SessionModel:
+    return get_model_class(name)(**params)
+
+
+__all__ = ["REGISTRY", "ModelFileError", "SessionModel", "create_model", "get_model_class"]
