@@ -1,0 +1,290 @@
+"""What every PyTorch session model shares: device and seed handling, the epoch loop with a
+progress line per epoch, early stopping, resumable checkpoints, safe weight files, batched scoring
+and the popularity sampler with its logQ correction.
+
+A checkpoint is one file, `checkpoint.pt`, written after every epoch (to a temporary name, then
+renamed) and read with `torch.load(weights_only=True)`, so resuming never unpickles arbitrary
+objects. Every epoch draws its randomness (shuffling, dropout, negative samples) from generators
+seeded by `(seed, epoch)`, so a run resumed after epoch k continues exactly as the uninterrupted
+run would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from abc import abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from via.rec.data.sessions import PrefixBatch, Sessions
+from via.rec.models.base import ModelFileError, SessionModel
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+# Hyperparameters that may differ between a checkpointed run and its resumption.
+RESUMABLE_PARAMS = frozenset({"n_epochs", "device", "verbose"})
+
+
+def resolve_device(device: str) -> torch.device:
+    """`cpu` (the default), `cuda`/`cuda:N` when present, or `auto` (CUDA if present, else CPU)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this machine has no CUDA device")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    return resolved
+
+
+def epoch_generators(seed: int, epoch: int) -> np.random.Generator:
+    """Seed torch's global generator for this epoch and return NumPy's generator for it."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+    return np.random.default_rng([seed, epoch])
+
+
+def known_items_only(prefixes: PrefixBatch) -> PrefixBatch:
+    """Drop item 0 (an item unknown to the model) from every prefix."""
+    if len(prefixes.items) == 0 or prefixes.items.min() > 0:
+        return prefixes
+    kept = prefixes.sessions.filter_clicks(prefixes.items > 0)
+    return PrefixBatch(kept.items, kept.offsets)
+
+
+def training_fingerprint(model: SessionModel, train: Sessions, n_items: int) -> str:
+    """Identifies the data and hyperparameters a checkpoint belongs to."""
+    digest = hashlib.sha256()
+    params = {k: v for k, v in model.get_params().items() if k not in RESUMABLE_PARAMS}
+    digest.update(json.dumps([model.name, n_items, params], sort_keys=True).encode())
+    digest.update(train.items.tobytes())
+    digest.update(train.offsets.tobytes())
+    return digest.hexdigest()
+
+
+class PopularitySampler:
+    """Shared negative samples drawn with probability proportional to popularity ** alpha.
+
+    `log_q(columns, n_targets)` gives the log sampling probability (up to a constant) of each
+    score column for the logQ correction: the first `n_targets` columns are the mini-batch's own
+    targets, which occur with probability proportional to popularity; the others were sampled.
+    """
+
+    def __init__(self, counts: np.ndarray, alpha: float):
+        counts = np.asarray(counts, dtype=np.float64)
+        weights = counts**alpha
+        weights[0] = 0.0
+        if weights.sum() <= 0:
+            raise ValueError("cannot sample negatives: no item has a positive count")
+        self.alpha = alpha
+        self.cdf = np.cumsum(weights) / weights.sum()
+        self.cdf[-1] = 1.0
+        self.log_counts = torch.from_numpy(np.log(np.maximum(counts, 1.0)).astype(np.float32))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return np.searchsorted(self.cdf, rng.random(size), side="right").astype(np.int64)
+
+    def log_q(self, columns: torch.Tensor, n_targets: int) -> torch.Tensor:
+        log_counts = self.log_counts.to(columns.device)[columns]
+        scale = torch.full_like(log_counts, self.alpha)
+        scale[:n_targets] = 1.0
+        return log_counts * scale
+
+
+def item_counts(train: Sessions, n_items: int) -> np.ndarray:
+    return np.bincount(train.items, minlength=n_items + 1).astype(np.int64)
+
+
+@dataclass
+class TrainingProgress:
+    """The part of a run's state that is not tensors: where it is and how it went."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+class TorchSessionModel(SessionModel):
+    """A `SessionModel` whose learned state is a `torch.nn.Module`.
+
+    Subclasses set the hyperparameters (including `seed`, `device`, `n_epochs`, `verbose` and,
+    for early stopping, `patience`) and implement `_build_module`, `_prepare`,
+    `_make_optimizer`, `_train_epoch` and `_score_batch`; `_validation_loss` enables early
+    stopping.
+    """
+
+    throughput_unit: str = "events"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.module: nn.Module | None = None
+        self.history_: list[dict[str, float]] = []
+
+    # --- what a model family provides ------------------------------------------------------
+    @abstractmethod
+    def _build_module(self) -> nn.Module:
+        """A freshly initialised module for `self.n_items` items (uses torch's global RNG)."""
+
+    @abstractmethod
+    def _prepare(self, train: Sessions, valid: Sessions | None) -> Any:
+        """Turn the sessions into whatever `_train_epoch` iterates over."""
+
+    @abstractmethod
+    def _make_optimizer(self) -> Any:
+        """An object with `state_dict()` and `load_state_dict()`."""
+
+    @abstractmethod
+    def _train_epoch(
+        self, data: Any, optimizer: Any, rng: np.random.Generator, progress: TrainingProgress
+    ) -> tuple[float, int]:
+        """One pass over the training data; returns (mean loss, number of training cases)."""
+
+    def _validation_loss(self, data: Any) -> float | None:
+        return None
+
+    @abstractmethod
+    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+        """(len(prefixes), n_items + 1) scores for non-empty or empty prefixes of known items."""
+
+    # --- training ---------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Sessions,
+        valid: Sessions | None = None,
+        *,
+        n_items: int | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ):
+        """Train; with `checkpoint_dir`, save after every epoch and resume from what is there."""
+        self.n_items = self._catalog_size(train, n_items)
+        device = resolve_device(self.device)
+        torch.manual_seed(self.seed)
+        self.module = self._build_module().to(device)
+        data = self._prepare(train, valid)
+        optimizer = self._make_optimizer()
+        progress = TrainingProgress()
+        best_state: dict[str, torch.Tensor] | None = None
+        checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
+        fingerprint = training_fingerprint(self, train, self.n_items)
+        if checkpoint is not None and checkpoint.exists():
+            progress, best_state = self._resume(checkpoint, fingerprint, optimizer, device)
+            self._log(f"{self.name}: resumed from {checkpoint} after epoch {progress.epoch}")
+        patience = getattr(self, "patience", 0)
+        while progress.epoch < self.n_epochs and not progress.stopped_early:
+            epoch = progress.epoch + 1
+            rng = epoch_generators(self.seed, epoch)
+            self.module.train()
+            start = time.perf_counter()
+            loss, cases = self._train_epoch(data, optimizer, rng, progress)
+            seconds = time.perf_counter() - start
+            record = {
+                "epoch": epoch,
+                "loss": loss,
+                "seconds": seconds,
+                f"{self.throughput_unit}_per_second": cases / seconds,
+            }
+            self.module.eval()
+            valid_loss = self._validation_loss(data)
+            if valid_loss is not None:
+                record["valid_loss"] = valid_loss
+                if valid_loss < progress.best_loss:
+                    progress.best_loss, progress.best_epoch = valid_loss, epoch
+                    best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+                elif patience and epoch - progress.best_epoch >= patience:
+                    progress.stopped_early = True
+            progress.epoch = epoch
+            progress.history.append(record)
+            self._log(self._progress_line(record))
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint, fingerprint, optimizer, progress, best_state)
+        if best_state is not None:  # early stopping keeps the weights of the best epoch
+            self.module.load_state_dict(best_state)
+        self.module.eval()
+        self.history_ = progress.history
+        return self
+
+    def _progress_line(self, record: dict[str, float]) -> str:
+        unit = self.throughput_unit
+        line = (
+            f"{self.name} epoch {record['epoch']}/{self.n_epochs}: loss {record['loss']:.4f}"
+            f" | {record[f'{unit}_per_second']:,.0f} {unit}/s | {record['seconds']:.1f} s"
+        )
+        if "valid_loss" in record:
+            line += f" | valid loss {record['valid_loss']:.4f}"
+        return line
+
+    def _log(self, line: str) -> None:
+        if self.verbose:
+            print(line, file=sys.stderr, flush=True)
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def _write_checkpoint(self, path, fingerprint, optimizer, progress, best_state) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": fingerprint,
+            "progress": json.dumps(asdict(progress)),
+            "module": self.module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "best_module": best_state or {},
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+
+    def _resume(self, path, fingerprint, optimizer, device):
+        try:
+            payload = torch.load(path, map_location=device, weights_only=True)
+        except Exception as exc:
+            raise ModelFileError(f"{path}: cannot read checkpoint ({exc})") from exc
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise ModelFileError(f"{path}: checkpoint version {payload.get('version')}")
+        if payload["fingerprint"] != fingerprint:
+            raise ModelFileError(
+                f"{path}: checkpoint belongs to other data or hyperparameters; "
+                "use another directory or delete it"
+            )
+        self.module.load_state_dict(payload["module"])
+        optimizer.load_state_dict(payload["optimizer"])
+        progress = TrainingProgress(**json.loads(payload["progress"]))
+        return progress, (payload["best_module"] or None)
+
+    # --- scoring ----------------------------------------------------------------------------
+    def scores(self, prefixes: PrefixBatch) -> np.ndarray:
+        self._check_fitted()
+        if self.module is None:
+            raise RuntimeError(f"{type(self).__name__} has no weights; call fit() or load()")
+        device = next(self.module.parameters()).device
+        self.module.eval()
+        with torch.inference_mode():
+            out = self._score_batch(known_items_only(prefixes), device)
+        result = out.float().cpu().numpy()
+        result[:, 0] = -np.inf
+        return result
+
+    # --- persistence ------------------------------------------------------------------------
+    def _weights(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+
+    def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        device = resolve_device(self.device) if self.device != "cuda" else torch.device("cpu")
+        self.module = self._build_module()
+        state = {k: torch.from_numpy(np.array(arrays[k])) for k in self.module.state_dict()}
+        self.module.load_state_dict(state)
+        self.module.to(device).eval()
+
+
+def right_aligned(prefixes: PrefixBatch, device: torch.device, max_length: int | None = None):
+    """(batch, T) item ids with the most recent click last, and the (batch, T) mask of clicks."""
+    padded = torch.from_numpy(prefixes.padded(max_length, align="right")).to(device)
+    return padded, padded > 0
