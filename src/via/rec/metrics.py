@@ -64,8 +64,19 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if n_blocks * block < n_cols:
         maxima = np.concatenate([maxima, body[:, n_blocks * block :].max(axis=1, keepdims=True)], 1)
     threshold = -np.partition(-maxima, k - 1, axis=1)[:, k - 1]
-    flat = np.flatnonzero(body >= threshold[:, None])  # flatnonzero is ~8x faster than nonzero
+    # scores above the threshold lie in fewer than k + ties blocks, so they are few
+    flat = np.flatnonzero(body > threshold[:, None])  # flatnonzero is ~8x faster than nonzero
     rows, cols = np.divmod(flat, n_cols)
+    short = k - np.bincount(rows, minlength=n_rows)
+    fill = np.flatnonzero(short > 0)
+    if len(fill):
+        # rows completed by scores equal to the threshold (often 0 for sparse models): the
+        # first ones in column order, without listing every tied column
+        tied = body[fill] == threshold[fill, None]
+        take = tied & (np.cumsum(tied, axis=1) <= short[fill, None])
+        fill_rows, fill_cols = np.divmod(np.flatnonzero(take), n_cols)
+        rows = np.concatenate([rows, fill[fill_rows]])
+        cols = np.concatenate([cols, fill_cols])
     values = body[rows, cols]
     order = np.lexsort((cols, -values, rows))
     rows, cols = rows[order], cols[order]

@@ -277,7 +277,10 @@ class TorchSessionModel(SessionModel):
         return {k: v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
 
     def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        device = resolve_device(self.device) if self.device != "cuda" else torch.device("cpu")
+        try:
+            device = resolve_device(self.device)
+        except ValueError:  # saved on a CUDA machine, loaded on one without: score on the CPU
+            device = torch.device("cpu")
         self.module = self._build_module()
         state = {k: torch.from_numpy(np.array(arrays[k])) for k in self.module.state_dict()}
         self.module.load_state_dict(state)

@@ -1,0 +1,283 @@
+"""The thesis' LSTM next-item model (thesis 000_..., section 3.3, equations 3.1 to 3.12).
+
+What it implements, equation by equation:
+- 3.2: prefixes are padded with item 0 to the batch's longest prefix (at most `max_length` = T
+  clicks, the most recent ones; `None` keeps whole prefixes, i.e. T = the longest session) and
+  masked: the LSTM runs on packed sequences, so its final state is the state after the last real
+  click and a prefix scores the same with or without padding.
+- 3.3: item embedding E of dimension `embedding_dim` (512), row 0 = padding (kept at zero).
+- 3.4: one LSTM layer of `hidden_units` (300) units; h_T is its state after the last click.
+- 3.5: dropout `dropout` (0.7) on h_T, then a dense layer with softmax over all items.
+- 3.6: sparse categorical cross-entropy, the mean over the batch.
+- 3.7, 3.8: Adam (lr 0.001) with the learning rate decayed continuously as
+  lr_t = 0.001 * 0.9 ** (t / 1000), t the number of optimizer steps taken.
+- 3.9 to 3.12: embedding-diversity regulariser lambda * sum_ij S_ij^2 with
+  S = X^ X^T, X^ the row-normalised item embeddings (v / (|v| + eps)). It is computed as
+  ||X^T X||_F^2 (a d x d Gram matrix, equal to the n x n sum), with a hand-written backward
+  (4 X^ G) so one step costs two n x d x d products, never an n x n matrix.
+- Training on prefix-augmented sessions (every prefix with its next item), batch 512, shuffled
+  every epoch, at most 16 epochs, early stopping with patience 5 on the validation loss.
+
+Departures and choices the thesis leaves open (each one a constructor argument):
+- The thesis gives no value for lambda: `diversity_weight` defaults to 1e-6. The regulariser
+  covers the item rows 1..n, not the padding row; eps = 1e-8.
+- Validation: when `fit` gets no validation sessions it cuts the last `valid_fraction` (10%) of
+  the training sessions (file order = time order) and trains on the rest, as Keras'
+  `validation_split` takes the end of the data. The monitored loss is the validation
+  cross-entropy (without the regulariser), and the weights of the best epoch are kept.
+- Initialisation follows Keras' defaults: embedding U(-0.05, 0.05), Glorot-uniform input and
+  dense kernels, orthogonal recurrent kernel, zero biases with forget-gate bias 1; Adam eps 1e-7.
+- The softmax covers items 1..n (the padding id is never a class).
+- `n_sample > 0` selects a sampled softmax (not in the thesis): each batch scores its own targets
+  plus `n_sample` shared negatives drawn with probability proportional to popularity **
+  `sample_alpha`, with the logQ correction and accidental hits removed. `diversity_sample > 0`
+  estimates the regulariser on that many uniformly drawn rows, scaled by n(n-1)/(m(m-1)) so that
+  its gradient is unbiased (the diagonal is constant); 0 computes it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from via.rec.data.sessions import PrefixBatch, PrefixTargets, Sessions, all_prefixes
+from via.rec.models.neural.common import (
+    PopularitySampler,
+    TorchSessionModel,
+    TrainingProgress,
+    item_counts,
+)
+
+DIVERSITY_EPS = 1e-8
+
+
+class _SquaredGramNorm(torch.autograd.Function):
+    """||U^T U||_F^2 with the backward 4 U (U^T U): one d x d Gram matrix, two n x d x d products."""
+
+    @staticmethod
+    def forward(ctx, unit: torch.Tensor) -> torch.Tensor:
+        gram = unit.T @ unit
+        ctx.save_for_backward(unit, gram)
+        return (gram * gram).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        unit, gram = ctx.saved_tensors
+        return (4 * grad) * (unit @ gram)
+
+
+def diversity_loss(embeddings: torch.Tensor, eps: float = DIVERSITY_EPS) -> torch.Tensor:
+    """sum_ij (v^_i . v^_j)^2 over the rows of `embeddings` (equations 3.9 to 3.11)."""
+    unit = embeddings / (embeddings.norm(dim=1, keepdim=True) + eps)
+    return _SquaredGramNorm.apply(unit)
+
+
+class _LSTMNet(nn.Module):
+    def __init__(self, n_items: int, embedding_dim: int, hidden_units: int, dropout: float):
+        super().__init__()
+        self.embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embedding_dim, hidden_units, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        # row i scores item i; row 0 (padding) is never trained and its score is masked
+        self.output = nn.Linear(hidden_units, n_items + 1)
+        self._keras_init()
+
+    @torch.no_grad()
+    def _keras_init(self) -> None:
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        self.embedding.weight[0].zero_()
+        units = self.lstm.hidden_size
+        nn.init.xavier_uniform_(self.lstm.weight_ih_l0)
+        nn.init.orthogonal_(self.lstm.weight_hh_l0)  # Keras: one orthogonal (units, 4 units)
+        nn.init.zeros_(self.lstm.bias_ih_l0)
+        nn.init.zeros_(self.lstm.bias_hh_l0)
+        self.lstm.bias_ih_l0[units : 2 * units] = 1.0  # gate order i, f, g, o: forget bias 1
+        nn.init.xavier_uniform_(self.output.weight[1:])
+        nn.init.zeros_(self.output.bias)
+
+    def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores of items 1..n (column j is item j + 1): the softmax never covers padding."""
+        return F.linear(hidden, self.output.weight[1:], self.output.bias[1:])
+
+    def encode(self, padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """h_T for left-aligned padded prefixes: the state after each prefix's last click."""
+        packed = pack_padded_sequence(
+            self.embedding(padded), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, (h, _) = self.lstm(packed)
+        return h[-1]
+
+
+@dataclass
+class _LSTMData:
+    train: PrefixTargets
+    valid: PrefixTargets | None
+    sampler: PopularitySampler | None
+
+
+def tail_split(train: Sessions, fraction: float) -> tuple[Sessions, Sessions]:
+    """The first (1 - fraction) of the sessions and the last `fraction`, in file (time) order."""
+    n_valid = int(round(len(train) * fraction))
+    if not 0 < n_valid < len(train):
+        raise ValueError(f"valid_fraction={fraction} leaves no training or validation sessions")
+    cut = len(train) - n_valid
+    return train.select(np.arange(cut)), train.select(np.arange(cut, len(train)))
+
+
+def _prefix_tensors(prefixes: PrefixBatch, device: torch.device):
+    """Left-aligned padded ids and lengths (an empty prefix is one padding click)."""
+    padded = torch.from_numpy(prefixes.padded(align="left")).to(device)
+    lengths = torch.from_numpy(np.maximum(prefixes.lengths, 1))
+    return padded, lengths
+
+
+class ThesisLSTM(TorchSessionModel):
+    """Embedding 512 -> LSTM 300 -> dropout 0.7 -> softmax over all items (thesis section 3.3)."""
+
+    name = "lstm"
+    throughput_unit = "prefixes"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 512,
+        hidden_units: int = 300,
+        dropout: float = 0.7,
+        learning_rate: float = 0.001,
+        decay_rate: float = 0.9,
+        decay_steps: int = 1000,
+        diversity_weight: float = 1e-6,
+        diversity_sample: int = 0,
+        batch_size: int = 512,
+        n_epochs: int = 16,
+        patience: int = 5,
+        valid_fraction: float = 0.1,
+        max_length: int | None = None,
+        n_sample: int = 0,
+        sample_alpha: float = 0.75,
+        seed: int = 0,
+        device: str = "cpu",
+        verbose: bool = True,
+    ):
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.decay_rate = decay_rate
+        self.decay_steps = decay_steps
+        self.diversity_weight = diversity_weight
+        self.diversity_sample = diversity_sample
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.max_length = max_length
+        self.n_sample = n_sample
+        self.sample_alpha = sample_alpha
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def _build_module(self) -> nn.Module:
+        return _LSTMNet(self.n_items, self.embedding_dim, self.hidden_units, self.dropout)
+
+    def _prepare(self, train: Sessions, valid: Sessions | None) -> _LSTMData:
+        if valid is None and self.valid_fraction > 0:
+            train, valid = tail_split(train, self.valid_fraction)
+        sampler = None
+        if self.n_sample > 0:
+            sampler = PopularitySampler(item_counts(train, self.n_items), self.sample_alpha)
+        valid_cases = all_prefixes(valid, self.max_length) if valid is not None else None
+        if valid_cases is not None and len(valid_cases) == 0:
+            valid_cases = None
+        return _LSTMData(all_prefixes(train, self.max_length), valid_cases, sampler)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.module.parameters(), lr=self.learning_rate, eps=1e-7)
+
+    def _regulariser(self, rng: np.random.Generator) -> torch.Tensor:
+        items = self.module.embedding.weight[1:]
+        n, m = items.shape[0], self.diversity_sample
+        if 0 < m < n:
+            rows = torch.from_numpy(rng.choice(n, size=m, replace=False)).to(items.device)
+            return diversity_loss(items[rows]) * (n * (n - 1) / (m * (m - 1)))
+        return diversity_loss(items)
+
+    def _batch_loss(self, hidden, targets, rng, sampler) -> torch.Tensor:
+        """Cross-entropy of the next items, full softmax or sampled with logQ correction."""
+        if sampler is None:
+            return F.cross_entropy(self.module.item_logits(hidden), targets - 1)
+        negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
+        columns = torch.cat([targets, negatives])
+        output = self.module.output
+        logits = F.linear(hidden, output.weight[columns], output.bias[columns])
+        logits = logits - sampler.log_q(columns, len(targets))
+        rows = torch.arange(len(targets), device=targets.device)
+        accidental = columns[None, :] == targets[:, None]
+        accidental[rows, rows] = False
+        return F.cross_entropy(logits.masked_fill(accidental, float("-inf")), rows)
+
+    def _train_epoch(
+        self, data: _LSTMData, optimizer, rng: np.random.Generator, progress: TrainingProgress
+    ) -> tuple[float, int]:
+        device = next(self.module.parameters()).device
+        cases = data.train
+        order = rng.permutation(len(cases))
+        total, count = 0.0, 0
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            chosen = cases.prefixes.sessions.select(index)
+            padded, lengths = _prefix_tensors(PrefixBatch(chosen.items, chosen.offsets), device)
+            targets = torch.from_numpy(cases.targets[index].astype(np.int64)).to(device)
+            lr = self.learning_rate * self.decay_rate ** (progress.step / self.decay_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            hidden = self.module.dropout(self.module.encode(padded, lengths))
+            loss = self._batch_loss(hidden, targets, rng, data.sampler)
+            objective = loss
+            if self.diversity_weight > 0:
+                objective = loss + self.diversity_weight * self._regulariser(rng)
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            progress.step += 1
+            total += loss.item() * len(index)
+            count += len(index)
+        return total / max(count, 1), count
+
+    def _validation_loss(self, data: _LSTMData) -> float | None:
+        if data.valid is None:
+            return None
+        device = next(self.module.parameters()).device
+        total = 0.0
+        with torch.inference_mode():
+            for start in range(0, len(data.valid), 1024):
+                prefixes, targets = data.valid.batch(start, min(start + 1024, len(data.valid)))
+                hidden = self.module.encode(*_prefix_tensors(prefixes, device))
+                logits = self.module.item_logits(hidden)
+                target = torch.from_numpy(targets.astype(np.int64)).to(device) - 1
+                total += float(F.cross_entropy(logits, target, reduction="sum"))
+        return total / len(data.valid)
+
+    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+        if len(prefixes) == 0:
+            return torch.empty((0, self.n_items + 1), device=device)
+        if self.max_length is not None:
+            prefixes = _keep_recent(prefixes, self.max_length)
+        return self.module.output(self.module.encode(*_prefix_tensors(prefixes, device)))
+
+
+def _keep_recent(prefixes: PrefixBatch, max_length: int) -> PrefixBatch:
+    """Each prefix cut to its `max_length` most recent clicks (the T of equation 3.2)."""
+    lengths = prefixes.lengths
+    keep = np.minimum(lengths, max_length)
+    position = np.arange(len(prefixes.items)) - np.repeat(prefixes.offsets[:-1], lengths)
+    recent = position >= np.repeat(lengths - keep, lengths)
+    kept = prefixes.sessions.filter_clicks(recent)
+    return PrefixBatch(kept.items, kept.offsets)
