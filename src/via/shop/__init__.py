@@ -1,0 +1,1 @@
+"""VIA shop: the Django project (catalog, cart, OTP accounts, checkout and orders)."""

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "orders"
+urlpatterns = [
+    path("checkout/", views.checkout, name="checkout"),
+    path("<str:number>/", views.detail, name="detail"),
+    path("<str:number>/cancel/", views.cancel, name="cancel"),
+]
