@@ -125,8 +125,9 @@ class TorchSessionModel(SessionModel):
 
     throughput_unit: str = "events"
 
-    def __init__(self) -> None:
+    def __init__(self, *, seed: int, device: str, verbose: bool) -> None:
         super().__init__()
+        self.seed, self.device, self.verbose = seed, device, verbose
         self.module: nn.Module | None = None
         self.history_: list[dict[str, float]] = []
 
@@ -199,7 +200,9 @@ class TorchSessionModel(SessionModel):
                 record["valid_loss"] = valid_loss
                 if valid_loss < progress.best_loss:
                     progress.best_loss, progress.best_epoch = valid_loss, epoch
-                    best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+                    best_state = {
+                        k: v.detach().clone() for k, v in self.module.state_dict().items()
+                    }
                 elif patience and epoch - progress.best_epoch >= patience:
                     progress.stopped_early = True
             progress.epoch = epoch

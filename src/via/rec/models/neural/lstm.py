@@ -122,7 +122,7 @@ class _LSTMData:
 
 def tail_split(train: Sessions, fraction: float) -> tuple[Sessions, Sessions]:
     """The first (1 - fraction) of the sessions and the last `fraction`, in file (time) order."""
-    n_valid = int(round(len(train) * fraction))
+    n_valid = round(len(train) * fraction)
     if not 0 < n_valid < len(train):
         raise ValueError(f"valid_fraction={fraction} leaves no training or validation sessions")
     cut = len(train) - n_valid
@@ -164,7 +164,7 @@ class ThesisLSTM(TorchSessionModel):
         device: str = "cpu",
         verbose: bool = True,
     ):
-        super().__init__()
+        super().__init__(seed=seed, device=device, verbose=verbose)
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -180,9 +180,6 @@ class ThesisLSTM(TorchSessionModel):
         self.max_length = max_length
         self.n_sample = n_sample
         self.sample_alpha = sample_alpha
-        self.seed = seed
-        self.device = device
-        self.verbose = verbose
 
     def _build_module(self) -> nn.Module:
         return _LSTMNet(self.n_items, self.embedding_dim, self.hidden_units, self.dropout)

@@ -1,0 +1,128 @@
+"""The thesis LSTM: learning, masking, the diversity regulariser, early stopping, save/load and
+resumable checkpoints, on real training runs over a small synthetic log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from via.rec.data.sessions import PrefixBatch
+from via.rec.models import SessionModel, create_model
+from via.rec.models.base import ModelFileError
+from via.rec.models.neural.lstm import ThesisLSTM, diversity_loss
+
+from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    cycle_sessions,
+    hit_rate,
+    one_thread_fixture,
+    train_fixture,
+)
+
+SMALL = {
+    "embedding_dim": 32,
+    "hidden_units": 32,
+    "dropout": 0.2,
+    "learning_rate": 0.01,
+    "batch_size": 64,
+}
+
+
+@pytest.fixture(scope="module")
+def fitted(train):
+    torch.set_num_threads(1)
+    return ThesisLSTM(**SMALL, n_epochs=8, verbose=False).fit(train)
+
+
+def test_learns_the_cycle_with_full_softmax(fitted):
+    assert hit_rate(fitted, cycle_sessions(100, seed=2), k=5) >= 0.98
+    assert [r["epoch"] for r in fitted.history_] == list(range(1, 9))
+    assert fitted.history_[-1]["valid_loss"] < fitted.history_[0]["valid_loss"] / 10
+
+
+def test_learns_the_cycle_with_sampled_softmax(train):
+    model = ThesisLSTM(**SMALL, n_epochs=8, n_sample=8, diversity_sample=10, verbose=False)
+    assert hit_rate(model.fit(train), cycle_sessions(100, seed=2), k=5) >= 0.98
+
+
+def test_untrained_network_does_not_know_the_cycle(train):
+    model = ThesisLSTM(**SMALL, n_epochs=0, verbose=False).fit(train)
+    assert hit_rate(model, cycle_sessions(100, seed=2), k=5) < 0.5
+
+
+def test_diversity_regulariser_equals_the_n_by_n_formula():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    unit = x_ref / (x_ref.norm(dim=1, keepdim=True) + 1e-8)
+    similarity = unit @ unit.T  # the n x n matrix of equation 3.10
+    expected = (similarity**2).sum()  # equation 3.11
+    value = diversity_loss(x)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-12)
+    value.backward()
+    expected.backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+    # orthogonal rows: only the diagonal counts
+    assert diversity_loss(torch.eye(5, dtype=torch.float64) * 3).item() == pytest.approx(5.0)
+
+
+def test_padding_and_batching_do_not_change_scores(fitted):
+    short, long = [4, 5], [9, 10, 11, 12, 13, 14]
+    together = fitted.scores(PrefixBatch.from_lists([long, short]))
+    alone = fitted.scores(PrefixBatch.from_lists([short]))
+    # in the batch the short prefix is padded to length 6; alone it has no padding
+    np.testing.assert_allclose(together[1], alone[0], rtol=1e-5, atol=1e-5)
+    # an unknown item (id 0) inside a prefix is dropped, not fed as padding
+    with_unknown = fitted.scores(PrefixBatch.from_lists([[4, 0, 5]]))
+    np.testing.assert_allclose(with_unknown[0], alone[0], rtol=1e-5, atol=1e-5)
+    assert together[0].argmax() == 15 and alone[0].argmax() == 6
+    assert np.isneginf(together[:, 0]).all()
+
+
+def test_max_length_keeps_the_most_recent_clicks(train):
+    model = ThesisLSTM(**SMALL, n_epochs=1, max_length=2, verbose=False).fit(train)
+    long = model.scores(PrefixBatch.from_lists([[1, 2, 3, 4, 5]]))
+    recent = model.scores(PrefixBatch.from_lists([[4, 5]]))
+    np.testing.assert_allclose(long, recent, rtol=1e-5, atol=1e-5)
+
+
+def test_early_stopping_keeps_the_best_epoch(train):
+    # the validation sessions run the cycle backwards: learning the training order makes the
+    # validation loss worse, so training stops `patience` epochs after its best epoch
+    backwards = cycle_sessions(100, seed=3, reverse=True)
+    model = ThesisLSTM(**SMALL, n_epochs=12, patience=2, verbose=False).fit(train, backwards)
+    losses = [r["valid_loss"] for r in model.history_]
+    best = int(np.argmin(losses)) + 1
+    assert len(losses) == best + 2 < 12
+    assert model.history_[-1]["epoch"] == best + 2
+
+
+def test_save_and_load_give_identical_scores(fitted, tmp_path):
+    fitted.save(tmp_path / "lstm")
+    loaded = SessionModel.load(tmp_path / "lstm")
+    assert isinstance(loaded, ThesisLSTM) and loaded.get_params() == fitted.get_params()
+    prefixes = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3]])
+    np.testing.assert_array_equal(loaded.scores(prefixes), fitted.scores(prefixes))
+
+
+def test_registry_builds_the_lstm():
+    model = create_model("lstm")
+    assert isinstance(model, ThesisLSTM)
+    assert (model.embedding_dim, model.hidden_units, model.dropout) == (512, 300, 0.7)
+    assert (model.batch_size, model.n_epochs, model.patience) == (512, 16, 5)
+
+
+def test_resumed_training_continues_exactly(train, tmp_path, capsys):
+    prefixes = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3]])
+    params = dict(SMALL, dropout=0.5, diversity_weight=1e-3)
+    straight = ThesisLSTM(**params, n_epochs=4, verbose=False).fit(train)
+    ThesisLSTM(**params, n_epochs=2, verbose=False).fit(train, checkpoint_dir=tmp_path)
+    resumed = ThesisLSTM(**params, n_epochs=4).fit(train, checkpoint_dir=tmp_path)
+    assert "resumed" in capsys.readouterr().err
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    assert [r["valid_loss"] for r in resumed.history_] == [
+        r["valid_loss"] for r in straight.history_
+    ]
+    np.testing.assert_array_equal(resumed.scores(prefixes), straight.scores(prefixes))
+    with pytest.raises(ModelFileError, match="other data or hyperparameters"):
+        ThesisLSTM(**params, n_epochs=5, seed=1).fit(train, checkpoint_dir=tmp_path)
