@@ -1,0 +1,89 @@
+"""`via rec` end to end through the installed command, on small slices."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from via.rec.data.benchmark import load_benchmark, write_session_lines
+
+
+def via(*args, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "via.cli", "rec", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"via rec {args} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def small_benchmark(tmp_path_factory, shared_data):
+    data = load_benchmark("diginetica")
+    out = tmp_path_factory.mktemp("bench") / "digi_small"
+    out.mkdir()
+    write_session_lines(out / "train.txt.gz", data.train.select(np.arange(len(data.train) - 15000, len(data.train))))
+    write_session_lines(out / "test.txt.gz", data.test.select(np.arange(200)))
+    return out
+
+
+def test_evaluate_save_and_load(small_benchmark, tmp_path):
+    proc = via("evaluate", "--model", "stan", "--data", small_benchmark, "--k", "5", "20",
+               "--param", "k=100", "--save", tmp_path / "stan", "--json", tmp_path / "r.json")
+    assert "HR" in proc.stdout and (tmp_path / "stan" / "config.json").exists()
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["params"]["k"] == 100
+    assert 0 < record["metrics"]["HR@20"] <= 1
+    proc = via("evaluate", "--load", tmp_path / "stan", "--data", small_benchmark, "--k", "5", "20",
+               "--json", tmp_path / "r2.json")
+    again = json.loads((tmp_path / "r2.json").read_text())
+    assert again["metrics"]["HR@20"] == record["metrics"]["HR@20"]
+    assert again["metrics"]["MRR@5"] == record["metrics"]["MRR@5"]
+
+
+def test_benchmark_writes_table_and_chart(small_benchmark, tmp_path):
+    out = tmp_path / "docs" / "bench.md"
+    via("benchmark", "--data", small_benchmark, "--models", "pop", "spop", "itemknn", "--out", out)
+    text = out.read_text()
+    assert "| S-POP |" in text and "| Item-KNN |" in text and "fit (s)" in text
+    records = json.loads(out.with_suffix(".json").read_text())
+    assert [r["model"] for r in records] == ["pop", "spop", "itemknn"]
+    spop = next(r for r in records if r["model"] == "spop")
+    assert f"{100 * spop['metrics']['HR@20']:.2f}" in text
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_preprocess_raw_diginetica(shared_data, tmp_path):
+    raw = shared_data / "raw" / "diginetica_sample_train-item-views.csv"
+    proc = via("preprocess", raw, tmp_path / "out", "--format", "diginetica", "--test-days", "7")
+    assert "# of Sequences" in proc.stdout
+    data = load_benchmark(tmp_path / "out")
+    assert len(data.train) > 0 and len(data.test) > 0
+    assert (data.train.lengths >= 2).all() and (data.test.lengths >= 2).all()
+    counts = np.bincount(data.train.items)
+    assert counts[1:].min() >= 1
+    assert (tmp_path / "out" / "statistics.md").read_text().startswith("| Dataset |")
+
+
+def test_preprocess_malformed_log_stops_or_skips(tmp_path):
+    raw = tmp_path / "clicks.tsv"
+    rows = ["SessionId\tItemId\tTime"]
+    rows += [f"{s}\t{i}\t{1000 + 10 * s + j}" for s in range(40) for j, i in enumerate((1, 2, 3))]
+    rows.insert(7, "5\tbanana\t1234")  # line 8 of the file
+    raw.write_text("\n".join(rows) + "\n")
+    proc = via("preprocess", raw, tmp_path / "out", "--format", "gru4rec", check=False)
+    assert proc.returncode == 1
+    assert f"{raw}:8: item id 'banana' is not an integer" in proc.stderr
+    proc = via("preprocess", raw, tmp_path / "out", "--format", "gru4rec", "--on-error", "skip")
+    assert "skipped 1 malformed row(s)" in proc.stdout
+    assert f"{raw}:8" in proc.stdout
+
+
+def test_unknown_model_is_a_clear_error(small_benchmark):
+    proc = via("evaluate", "--model", "nope", "--data", small_benchmark, check=False)
+    assert proc.returncode != 0 and "invalid choice" in proc.stderr
