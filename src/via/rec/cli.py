@@ -244,6 +244,50 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def parse_grid(pairs: list[str]) -> list[dict]:
+    """`k=100,500 lambda_spw=1,2` -> the 4 combinations as dicts."""
+    import itertools
+
+    axes = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--grid expects NAME=V1,V2,..., got {pair!r}")
+        key, values = pair.split("=", 1)
+        axes.append([(key, parse_params([f"{key}={x}"])[key]) for x in values.split(",")])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def cmd_tune(args) -> int:
+    """Grid search on a validation split cut from the end of training; the test set is unused."""
+    from via.rec.data.protocol import validation_split
+
+    dataset = load_benchmark(args.data)
+    fit_part, valid = validation_split(dataset.train, args.valid_fraction)
+    if args.valid_sessions and len(valid) > args.valid_sessions:
+        valid = valid.select(np.arange(len(valid) - args.valid_sessions, len(valid)))
+    print(f"{dataset.name}: fitting on {len(fit_part):,} sessions, validating on {len(valid):,} "
+          f"(the last {args.valid_fraction:.0%} of training); selecting by {args.metric}")
+    base = parse_params(args.param)
+    rows = []
+    for combo in parse_grid(args.grid):
+        params = {**base, **combo}
+        model = create_model(args.model, **params)
+        start = time.perf_counter()
+        model.fit(fit_part, n_items=dataset.n_items)
+        result = evaluate(model, valid, args.k)
+        metrics = result.as_dict()
+        rows.append({"params": params, "metrics": metrics, "seconds": time.perf_counter() - start})
+        print(f"{json.dumps(params)}  HR@20 {100 * metrics.get('HR@20', 0):.2f}  "
+              f"MRR@20 {100 * metrics.get('MRR@20', 0):.2f}  ({rows[-1]['seconds']:.0f} s)", flush=True)
+    best = max(rows, key=lambda r: r["metrics"][args.metric])
+    print(f"best by {args.metric}: {json.dumps(best['params'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"data": dataset.name, "model": args.model,
+                                               "metric": args.metric, "runs": rows,
+                                               "best": best["params"]}, indent=2))
+    return 0
+
+
 def cmd_preprocess(args) -> int:
     from via.rec.data.events import get_format, read_event_log
     from via.rec.data.protocol import apply_protocol, statistics, statistics_table
@@ -312,6 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS))
     bm.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (JSON and PNG beside it)")
     bm.set_defaults(func=cmd_benchmark)
+
+    tu = sub.add_parser("tune", help="grid search on a validation split cut from the end of training")
+    tu.add_argument("--model", required=True, choices=sorted(REGISTRY))
+    tu.add_argument("--data", required=True)
+    tu.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2")
+    tu.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
+    tu.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS))
+    tu.add_argument("--metric", default="MRR@20")
+    tu.add_argument("--valid-fraction", type=float, default=0.1)
+    tu.add_argument("--valid-sessions", type=int, help="use only the last N validation sessions")
+    tu.add_argument("--json", help="write every run as JSON here")
+    tu.set_defaults(func=cmd_tune)
 
     pp = sub.add_parser("preprocess", help="raw click log(s) -> benchmark format + statistics")
     pp.add_argument("raw", nargs="+", help="raw log file(s), then the output folder")
