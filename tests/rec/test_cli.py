@@ -87,3 +87,15 @@ def test_preprocess_malformed_log_stops_or_skips(tmp_path):
 def test_unknown_model_is_a_clear_error(small_benchmark):
     proc = via("evaluate", "--model", "nope", "--data", small_benchmark, check=False)
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
+
+
+def test_tune_uses_a_validation_split_and_reports_the_best(small_benchmark, tmp_path):
+    proc = via("tune", "--model", "sknn", "--data", small_benchmark, "--grid", "k=5,50",
+               "--valid-fraction", "0.1", "--json", tmp_path / "tune.json")
+    assert "validating on" in proc.stdout and "best by MRR@20" in proc.stdout
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert [r["params"]["k"] for r in report["runs"]] == [5, 50]
+    best = max(report["runs"], key=lambda r: r["metrics"]["MRR@20"])
+    assert report["best"] == best["params"]
+    # 10% of 15,000 training sessions, minus those emptied by the unseen-item filter
+    assert all(r["metrics"]["cases"] < 15000 for r in report["runs"])

@@ -103,3 +103,18 @@ def test_unfitted_model_and_unknown_name():
 def test_training_item_above_catalog_is_refused():
     with pytest.raises(ValueError, match="above n_items"):
         create_model("pop").fit(Sessions.from_lists([[1, 9]]), n_items=5)
+
+
+def test_presets_are_valid_constructor_arguments():
+    from via.rec.models.presets import PRESETS, preset_params
+
+    for preset, tables in PRESETS.items():
+        for data_name, models in tables.items():
+            for model_name in models:
+                params = preset_params(preset, data_name, model_name)
+                model = create_model(model_name, **params)
+                assert {k: getattr(model, k) for k in params} == params
+    assert preset_params("none", "diginetica", "stan") == {}
+    assert preset_params("published", "unknown-data", "stan") == {}
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_params("mine", "diginetica", "stan")

@@ -19,6 +19,7 @@ from via.rec.data.errors import MalformedInputError, RowErrors
 from via.rec.evaluate import DEFAULT_KS, EvaluationResult, evaluate
 from via.rec.models import REGISTRY, ModelFileError, SessionModel, create_model
 from via.rec.models.popularity import click_counts
+from via.rec.models.presets import preset_params
 
 # Table 3.3 of the thesis (HR@20, MRR@20 in percent), printed beside our figures.
 THESIS_TABLE_3_3 = {
@@ -115,7 +116,8 @@ def cmd_evaluate(args) -> int:
             )
         fit_seconds = 0.0
     else:
-        model = create_model(args.model, **parse_params(args.param))
+        params = {**preset_params(args.preset, dataset.name, args.model), **parse_params(args.param)}
+        model = create_model(args.model, **params)
         start = time.perf_counter()
         model.fit(dataset.train, n_items=dataset.n_items)
         fit_seconds = time.perf_counter() - start
@@ -233,7 +235,8 @@ def cmd_benchmark(args) -> int:
     for data_name in args.data:
         dataset = load_benchmark(data_name)
         for model_name in args.models:
-            records.append(run_one(model_name, data_name, args.k, dataset=dataset))
+            params = preset_params(args.preset, dataset.name, model_name)
+            records.append(run_one(model_name, data_name, args.k, params, dataset=dataset))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "via rec benchmark " + " ".join(shlex.quote(a) for a in args.argv)
@@ -343,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="benchmark name or folder")
     ev.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS))
     ev.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
+    ev.add_argument("--preset", help="start from a preset's hyperparameters for this data set")
     ev.add_argument("--save", help="save the fitted model to this folder")
     ev.add_argument("--load", help="evaluate a saved model instead of fitting one")
     ev.add_argument("--batch-size", type=int, default=512)
@@ -354,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--models", nargs="+", default=["pop", "spop", "itemknn", "sknn", "vsknn", "stan"],
                     choices=sorted(REGISTRY))
     bm.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS))
+    bm.add_argument("--preset", default="published",
+                    help="hyperparameters per data set from via.rec.models.presets ('none': defaults)")
     bm.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (JSON and PNG beside it)")
     bm.set_defaults(func=cmd_benchmark)
 
