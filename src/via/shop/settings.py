@@ -83,6 +83,9 @@ DATABASES = {
         default=f"sqlite:///{VAR_DIR / 'via-shop.sqlite3'}", conn_max_age=60
     )
 }
+if os.environ.get("VIA_TEST_DB_NAME"):
+    # Lets parallel test runs on one PostgreSQL server use databases of their own.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["VIA_TEST_DB_NAME"]}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while one writer commits; IMMEDIATE makes every transaction take
     # the write lock at its start, so two checkouts queue instead of failing half-way.

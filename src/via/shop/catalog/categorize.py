@@ -18,7 +18,8 @@ class Rule:
 
 
 # Order matters: seasonal and specific words before generic ones ("CHRISTMAS CANDLE" is
-# Christmas, not Candles; "CAKE CASES" is Party, not Kitchen).
+# Christmas, not Candles; "CAKE CASES" is Party, not Kitchen; "HOT WATER BOTTLE" is Textiles,
+# not Tableware).
 RULES: tuple[Rule, ...] = (
     Rule("Seasonal", "Christmas", ("CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "SNOWFLAKE",
                                    "BAUBLE", "NATIVITY", "SNOWMAN", "TREE DECORATION", "ANGEL")),
@@ -57,6 +58,9 @@ RULES: tuple[Rule, ...] = (
     Rule("Fashion & jewellery", "Accessories", ("UMBRELLA", "SCARF", "GLOVES", "HAT", "SLIPPERS",
                                                 "MITTENS", "PONCHO", "APRON", "FAN", "SUNGLASSES",
                                                 "COSMETIC", "MAKE UP", "MIRROR COMPACT")),
+    Rule("Home & living", "Textiles & warmth", ("HOT WATER BOTTLE", "HAND WARMER", "CUSHION",
+                                                "BLANKET", "THROW", "QUILT", "DOORMAT", "RUG",
+                                                "HOTTIE", "CURTAIN", "PILLOW")),
     Rule("Kitchen & dining", "Tea & coffee", ("TEA", "TEACUP", "TEAPOT", "COFFEE", "MUG", "MUGS",
                                               "CUP", "CUPS", "SAUCER", "COSY")),
     Rule("Kitchen & dining", "Baking", ("CAKE", "CAKESTAND", "BAKING", "BISCUIT", "COOKIE",
@@ -83,9 +87,6 @@ RULES: tuple[Rule, ...] = (
     Rule("Home & living", "Signs & wall art", ("SIGN", "PLAQUE", "MIRROR", "FRAME", "PICTURE",
                                                "POSTER", "WALL ART", "PRINT", "CANVAS",
                                                "BLACKBOARD", "CHALKBOARD")),
-    Rule("Home & living", "Textiles & warmth", ("HOT WATER BOTTLE", "HAND WARMER", "CUSHION",
-                                                "BLANKET", "THROW", "QUILT", "DOORMAT", "RUG",
-                                                "HOTTIE", "CURTAIN", "PILLOW")),
     Rule("Home & living", "Storage & organising", ("BOX", "BOXES", "TIN", "TINS", "BASKET",
                                                    "DRAWER", "HOOK", "HOOKS", "HANGER",
                                                    "HANGERS", "CABINET", "SHELF", "CRATE",

@@ -10,7 +10,9 @@ Rules (docs/shop.md says the same, with the counts):
 - stock (the data has none): a number fixed by the stock code's hash, 0 for about 1 in 12;
 - each invoice with a customer id becomes a delivered order of that customer's demo account
   (a cancellation invoice, starting with C, a cancelled one); invoices with no customer id go to
-  one demo account, "guest-checkouts"; lines of codes that are not products are left out.
+  one demo account, "guest-checkouts"; lines of codes that are not products, lines with a zero
+  price and negative lines outside cancellations (stock adjustments) are left out, and an
+  invoice left with no line is not an order.
 """
 
 from __future__ import annotations
@@ -251,8 +253,8 @@ def _create_orders(rows, products, customers) -> tuple[int, int]:
             quantity = abs(int(row["Quantity"]))
             if product is None or quantity == 0:
                 continue
-            if not cancelled and int(row["Quantity"]) < 0:
-                continue  # stock adjustment, not a sale
+            if Decimal(row["UnitPrice"]) <= 0 or (not cancelled and int(row["Quantity"]) < 0):
+                continue  # a stock adjustment or a free line, not a sale
             lines.append((product, quantity, Decimal(row["UnitPrice"])))
         if not lines:
             continue

@@ -33,6 +33,11 @@ def search_vector() -> SearchVector:
     )
 
 
+def _pg_query(terms: list[str]) -> SearchQuery:
+    # Every term, as a prefix, like the FTS5 query below; terms are \w+ so raw syntax is safe.
+    return SearchQuery(" & ".join(f"{t}:*" for t in terms), config="english", search_type="raw")
+
+
 def _fts5_match(terms: list[str]) -> str:
     # Every term must match, as a prefix ("lant" finds LANTERN); quoted so nothing is an operator.
     return " ".join(f'"{t}"*' for t in terms)
@@ -61,9 +66,7 @@ def search(products: QuerySet, query: str) -> QuerySet:
     if not terms:
         return products.none()
     if connection.vendor == "postgresql":
-        return products.annotate(search=search_vector()).filter(
-            search=SearchQuery(" ".join(terms), config="english", search_type="plain")
-        )
+        return products.annotate(search=search_vector()).filter(search=_pg_query(terms))
     return products.filter(pk__in=_matching_ids_sql(terms))
 
 
@@ -92,10 +95,10 @@ def ranked_search(products: QuerySet, query: str) -> QuerySet | RankedResults:
     if not terms:
         return products.none()
     if connection.vendor == "postgresql":
-        search_query = SearchQuery(" ".join(terms), config="english", search_type="plain")
+        query = _pg_query(terms)
         return (
-            products.annotate(relevance=SearchRank(search_vector(), search_query))
-            .filter(relevance__gt=0)
+            products.annotate(search=search_vector(), relevance=SearchRank(search_vector(), query))
+            .filter(search=query)
             .order_by("-relevance", "pk")
         )
     allowed = set(search(products, query).values_list("pk", flat=True))
