@@ -62,6 +62,13 @@ def test_diversity_regulariser_equals_the_n_by_n_formula():
     value.backward()
     expected.backward()
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+    # a zero row (the padding row of the embedding) adds nothing and gets a zero gradient
+    padded = torch.cat([torch.zeros(1, 6, dtype=torch.float64), x.detach()]).requires_grad_(True)
+    value = diversity_loss(padded)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-12)
+    value.backward()
+    assert torch.equal(padded.grad[0], torch.zeros(6, dtype=torch.float64))
+    torch.testing.assert_close(padded.grad[1:], x_ref.grad, rtol=1e-10, atol=1e-12)
     # orthogonal rows: only the diagonal counts
     assert diversity_loss(torch.eye(5, dtype=torch.float64) * 3).item() == pytest.approx(5.0)
 

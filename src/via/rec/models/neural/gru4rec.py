@@ -103,27 +103,33 @@ class _GRU4RecNet(nn.Module):
             nn.init.zeros_(cell.bias_ih)
             nn.init.zeros_(cell.bias_hh)
 
-    def sparse_parameters(self) -> list[nn.Parameter]:
-        return [p for p in (self.Wy, self.By, self.E) if p is not None]
+    def embed(self, items: torch.Tensor) -> torch.Tensor:
+        return F.embedding(items, self.Wy if self.constrained else self.E)
 
-    def embed(self, items: torch.Tensor, sparse: bool = False) -> torch.Tensor:
-        table = self.Wy if self.constrained else self.E
-        return F.embedding(items, table, sparse=sparse)
+    def train_step(self, items, columns, hidden, dropout_embed, dropout_hidden):
+        """Scores (batch, len(columns)) of one session-parallel step; updates `hidden` in place.
 
-    def train_step(self, items, columns, hidden, dropout_embed, dropout_hidden) -> torch.Tensor:
-        """Scores (batch, len(columns)) of one session-parallel step; updates `hidden` in place."""
-        if self.constrained:  # one lookup, so Wy gets a single sparse gradient
-            rows = F.embedding(torch.cat([items, columns]), self.Wy, sparse=True)
-            x, out = rows[: len(items)], rows[len(items) :]
+        The item tables take part only through the rows the step touches, gathered once into
+        small leaf tensors; `RowGradients.publish` turns their gradients into the tables'
+        row-sparse gradients after backward.
+        """
+        rows = RowGradients()
+        if self.constrained:  # one gather, so an item used as input and output is one row
+            local, inverse = rows.gather(self.Wy, torch.cat([items, columns]))
+            x = local.index_select(0, inverse[: len(items)])
+            out = local.index_select(0, inverse[len(items) :])
         else:
-            x = F.embedding(items, self.E, sparse=True)
-            out = F.embedding(columns, self.Wy, sparse=True)
-        bias = F.embedding(columns, self.By, sparse=True)
+            local, inverse = rows.gather(self.E, items)
+            x = local.index_select(0, inverse)
+            local, inverse = rows.gather(self.Wy, columns)
+            out = local.index_select(0, inverse)
+        local, inverse = rows.gather(self.By, columns)
+        bias = local.index_select(0, inverse)
         x = F.dropout(x, dropout_embed, training=True)
         for i, cell in enumerate(self.cells):
             x = F.dropout(cell(x, hidden[i]), dropout_hidden, training=True)
             hidden[i] = x
-        return x @ out.T + bias.T
+        return torch.addmm(bias.T, x, out.T), rows
 
     def final_state(self, padded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The last layer's state after the clicks of right-aligned padded prefixes."""
@@ -137,8 +143,33 @@ class _GRU4RecNet(nn.Module):
         return hidden[-1]
 
 
+class RowGradients:
+    """The rows of item tables one training step touches, as leaf tensors of their own."""
+
+    def __init__(self) -> None:
+        self.gathered: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
+
+    def gather(self, table: nn.Parameter, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the distinct rows of `table` among `ids`, the position of each id in them)."""
+        rows, inverse = torch.unique(ids, return_inverse=True)
+        local = table.detach().index_select(0, rows).requires_grad_()
+        self.gathered.append((table, local, rows))
+        return local, inverse
+
+    def publish(self) -> None:
+        """Give every table the row-sparse (already coalesced) gradient of its gathered rows."""
+        for table, local, rows in self.gathered:
+            table.grad = torch.sparse_coo_tensor(
+                rows.unsqueeze(0),
+                local.grad,
+                table.shape,
+                is_coalesced=True,
+                check_invariants=False,
+            )
+
+
 class AdagradMomentum:
-    """Adagrad with momentum over dense and sparse gradients (the official IndexedAdagradM)."""
+    """Adagrad with momentum over dense and row-sparse gradients (the official IndexedAdagradM)."""
 
     def __init__(self, params: list[nn.Parameter], lr: float, momentum: float, eps: float = 1e-6):
         self.params, self.lr, self.momentum, self.eps = list(params), lr, momentum, eps
@@ -155,21 +186,25 @@ class AdagradMomentum:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
-                grad = p.grad.coalesce()
+                grad = p.grad.coalesce()  # a no-op for RowGradients' gradients
                 rows, values = grad.indices()[0], grad.values()
-                acc = self.acc[k][rows] + values * values
+                acc = self.acc[k].index_select(0, rows).addcmul_(values, values)
                 self.acc[k].index_copy_(0, rows, acc)
-                update = values / (acc + self.eps).sqrt_() * -self.lr
+                scale = acc.add_(self.eps).rsqrt_()
                 if self.momentum > 0:
-                    update = self.mom[k][rows].mul_(self.momentum).add_(update)
+                    update = self.mom[k].index_select(0, rows).mul_(self.momentum)
+                    update.addcmul_(values, scale, value=-self.lr)
                     self.mom[k].index_copy_(0, rows, update)
+                else:
+                    update = scale.mul_(values).mul_(-self.lr)
                 p.index_add_(0, rows, update)
             else:
-                self.acc[k].addcmul_(p.grad, p.grad)
-                update = p.grad / (self.acc[k] + self.eps).sqrt_() * -self.lr
+                scale = self.acc[k].addcmul_(p.grad, p.grad).add(self.eps).rsqrt_()
                 if self.momentum > 0:
-                    update = self.mom[k].mul_(self.momentum).add_(update)
-                p.add_(update)
+                    self.mom[k].mul_(self.momentum).addcmul_(p.grad, scale, value=-self.lr)
+                    p.add_(self.mom[k])
+                else:
+                    p.addcmul_(p.grad, scale, value=-self.lr)
 
     def state_dict(self) -> dict[str, list[torch.Tensor]]:
         return {"acc": self.acc, "mom": self.mom}
@@ -350,12 +385,13 @@ class GRU4Rec(TorchSessionModel):
                 negatives = data.sampler.sample(rng, self.n_sample)
                 columns = torch.cat([columns, torch.from_numpy(negatives).to(device)])
             items = torch.from_numpy(clicks.astype(np.int64)).to(device)
-            scores = self.module.train_step(
+            scores, rows = self.module.train_step(
                 items, columns, hidden, self.dropout_p_embed, self.dropout_p_hidden
             )
             loss = self._step_loss(scores, columns, data.sampler) / self.batch_size
             optimizer.zero_grad()
             loss.backward()
+            rows.publish()
             optimizer.step()
             hidden = [h.detach() for h in hidden]
             progress.step += 1

@@ -13,8 +13,9 @@ What it implements, equation by equation:
   lr_t = 0.001 * 0.9 ** (t / 1000), t the number of optimizer steps taken.
 - 3.9 to 3.12: embedding-diversity regulariser lambda * sum_ij S_ij^2 with
   S = X^ X^T, X^ the row-normalised item embeddings (v / (|v| + eps)). It is computed as
-  ||X^T X||_F^2 (a d x d Gram matrix, equal to the n x n sum), with a hand-written backward
-  (4 X^ G) so one step costs two n x d x d products, never an n x n matrix.
+  ||X^T X^||_F^2 (a d x d Gram matrix G, equal to the n x n sum) with a hand-written backward
+  (4 X^ G, then through the normalisation), so one step costs two n x d x d products and never
+  forms an n x n matrix.
 - Training on prefix-augmented sessions (every prefix with its next item), batch 512, shuffled
   every epoch, at most 16 epochs, early stopping with patience 5 on the validation loss.
 
@@ -27,7 +28,8 @@ Departures and choices the thesis leaves open (each one a constructor argument):
   cross-entropy (without the regulariser), and the weights of the best epoch are kept.
 - Initialisation follows Keras' defaults: embedding U(-0.05, 0.05), Glorot-uniform input and
   dense kernels, orthogonal recurrent kernel, zero biases with forget-gate bias 1; Adam eps 1e-7.
-- The softmax covers items 1..n (the padding id is never a class).
+- The dense layer has n + 1 outputs, as a Keras model over ids 0..n would: the padding class 0
+  is never a target (its score only drops during training) and is masked (-inf) when scoring.
 - `n_sample > 0` selects a sampled softmax (not in the thesis): each batch scores its own targets
   plus `n_sample` shared negatives drawn with probability proportional to popularity **
   `sample_alpha`, with the logQ correction and accidental hits removed. `diversity_sample > 0`
@@ -56,25 +58,37 @@ from via.rec.models.neural.common import (
 DIVERSITY_EPS = 1e-8
 
 
-class _SquaredGramNorm(torch.autograd.Function):
-    """||U^T U||_F^2 with the backward 4 U (U^T U): one d x d Gram matrix, two n x d x d products."""
+class _DiversityLoss(torch.autograd.Function):
+    """sum_ij (u_i . u_j)^2 = ||U^T U||_F^2 with u_i = v_i / (|v_i| + eps), differentiated by hand.
+
+    Forward: row norms, U, the d x d Gram matrix G. Backward: dL/dU = 4 U G, then through the
+    normalisation dL/dv_i = (g_i - u_i (u_i . g_i) (|v_i| + eps) / |v_i|) / (|v_i| + eps). Two
+    n x d x d products and a few passes over the n x d matrix; a zero row (padding) has u = 0,
+    adds nothing and gets a zero gradient.
+    """
 
     @staticmethod
-    def forward(ctx, unit: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, embeddings: torch.Tensor, eps: float) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(embeddings, dim=1, keepdim=True)
+        inverse = 1.0 / (norms + eps)
+        unit = embeddings * inverse
         gram = unit.T @ unit
-        ctx.save_for_backward(unit, gram)
+        ctx.save_for_backward(unit, norms, inverse, gram)
         return (gram * gram).sum()
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        unit, gram = ctx.saved_tensors
-        return (4 * grad) * (unit @ gram)
+    def backward(ctx, grad: torch.Tensor):
+        unit, norms, inverse, gram = ctx.saved_tensors
+        g = unit @ gram
+        along = (unit * g).sum(dim=1, keepdim=True)
+        along.mul_(torch.where(norms > 0, 1.0 / (norms * inverse), 0.0))
+        g.addcmul_(unit, along, value=-1.0)
+        return g.mul_(inverse * (4.0 * grad)), None
 
 
 def diversity_loss(embeddings: torch.Tensor, eps: float = DIVERSITY_EPS) -> torch.Tensor:
-    """sum_ij (v^_i . v^_j)^2 over the rows of `embeddings` (equations 3.9 to 3.11)."""
-    unit = embeddings / (embeddings.norm(dim=1, keepdim=True) + eps)
-    return _SquaredGramNorm.apply(unit)
+    """sum_ij S_ij^2, S the cosine similarities of the rows of `embeddings` (eqs. 3.9 to 3.11)."""
+    return _DiversityLoss.apply(embeddings, eps)
 
 
 class _LSTMNet(nn.Module):
@@ -83,7 +97,7 @@ class _LSTMNet(nn.Module):
         self.embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0)
         self.lstm = nn.LSTM(embedding_dim, hidden_units, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        # row i scores item i; row 0 (padding) is never trained and its score is masked
+        # row i scores item i; row 0 is the padding class, never a target, masked when scoring
         self.output = nn.Linear(hidden_units, n_items + 1)
         self._keras_init()
 
@@ -97,12 +111,8 @@ class _LSTMNet(nn.Module):
         nn.init.zeros_(self.lstm.bias_ih_l0)
         nn.init.zeros_(self.lstm.bias_hh_l0)
         self.lstm.bias_ih_l0[units : 2 * units] = 1.0  # gate order i, f, g, o: forget bias 1
-        nn.init.xavier_uniform_(self.output.weight[1:])
+        nn.init.xavier_uniform_(self.output.weight)
         nn.init.zeros_(self.output.bias)
-
-    def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Scores of items 1..n (column j is item j + 1): the softmax never covers padding."""
-        return F.linear(hidden, self.output.weight[1:], self.output.bias[1:])
 
     def encode(self, padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """h_T for left-aligned padded prefixes: the state after each prefix's last click."""
@@ -196,20 +206,24 @@ class ThesisLSTM(TorchSessionModel):
         return _LSTMData(all_prefixes(train, self.max_length), valid_cases, sampler)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.module.parameters(), lr=self.learning_rate, eps=1e-7)
+        fused = next(self.module.parameters()).device.type in ("cpu", "cuda")
+        return torch.optim.Adam(
+            self.module.parameters(), lr=self.learning_rate, eps=1e-7, fused=fused
+        )
 
     def _regulariser(self, rng: np.random.Generator) -> torch.Tensor:
-        items = self.module.embedding.weight[1:]
-        n, m = items.shape[0], self.diversity_sample
+        # the padding row is zero: the whole table gives the sum over items 1..n
+        table = self.module.embedding.weight
+        n, m = self.n_items, self.diversity_sample
         if 0 < m < n:
-            rows = torch.from_numpy(rng.choice(n, size=m, replace=False)).to(items.device)
-            return diversity_loss(items[rows]) * (n * (n - 1) / (m * (m - 1)))
-        return diversity_loss(items)
+            rows = torch.from_numpy(rng.choice(n, size=m, replace=False) + 1).to(table.device)
+            return diversity_loss(table[rows]) * (n * (n - 1) / (m * (m - 1)))
+        return diversity_loss(table)
 
     def _batch_loss(self, hidden, targets, rng, sampler) -> torch.Tensor:
         """Cross-entropy of the next items, full softmax or sampled with logQ correction."""
         if sampler is None:
-            return F.cross_entropy(self.module.item_logits(hidden), targets - 1)
+            return F.cross_entropy(self.module.output(hidden), targets)
         negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
         columns = torch.cat([targets, negatives])
         output = self.module.output
@@ -257,8 +271,8 @@ class ThesisLSTM(TorchSessionModel):
             for start in range(0, len(data.valid), 1024):
                 prefixes, targets = data.valid.batch(start, min(start + 1024, len(data.valid)))
                 hidden = self.module.encode(*_prefix_tensors(prefixes, device))
-                logits = self.module.item_logits(hidden)
-                target = torch.from_numpy(targets.astype(np.int64)).to(device) - 1
+                logits = self.module.output(hidden)
+                target = torch.from_numpy(targets.astype(np.int64)).to(device)
                 total += float(F.cross_entropy(logits, target, reduction="sum"))
         return total / len(data.valid)
 
