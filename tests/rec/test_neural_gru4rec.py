@@ -127,7 +127,7 @@ def test_presets_are_the_published_settings():
     assert (model.loss, model.layers, model.batch_size, model.n_sample) == (
         "bpr-max", [512], 128, 2048)  # fmt: skip
     assert (model.sample_alpha, model.bpreg, model.momentum, model.n_epochs) == (0.3, 0.9, 0.15, 1)
-    yoochoose = GRU4Rec.from_preset("yoochoose")
+    yoochoose = GRU4Rec.from_preset("yoochoose1_64")
     assert (yoochoose.loss, yoochoose.logq, yoochoose.layers) == ("cross-entropy", 1.0, [480])
     assert isinstance(create_model("gru4rec"), GRU4Rec)
     with pytest.raises(ValueError, match="one-hot input"):

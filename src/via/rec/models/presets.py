@@ -17,11 +17,23 @@ PRESETS: dict[str, dict[str, dict[str, dict]]] = {
             "vsknn": {"k": 500, "sample_size": 5000, "weighting": "quadratic",
                       "weighting_score": "div", "idf_weighting": 5.0},
             "stan": {"k": 500, "sample_size": 10000, "lambda_spw": 1.225, "lambda_inh": 4.9},
+            # official GRU4Rec paramfiles/diginetica_bprmax_shared_best.py (Hidasi & Czapp 2023)
+            "gru4rec": {"loss": "bpr-max", "constrained_embedding": True, "embedding": 0,
+                        "elu_param": 1.0, "layers": [512], "n_epochs": 10, "batch_size": 128,
+                        "dropout_p_embed": 0.5, "dropout_p_hidden": 0.3, "learning_rate": 0.05,
+                        "momentum": 0.15, "n_sample": 2048, "sample_alpha": 0.3, "bpreg": 0.9,
+                        "logq": 0.0},
         },
         "yoochoose1_64": {
             "vsknn": {"k": 100, "sample_size": 1000, "weighting": "quadratic",
                       "weighting_score": "quadratic", "idf_weighting": 0.0},
             "stan": {"k": 1000, "sample_size": 10000, "lambda_spw": 1e-05, "lambda_inh": 2.0},
+            # official GRU4Rec paramfiles/yoochoose_xe_shared_best.py (Hidasi & Czapp 2023)
+            "gru4rec": {"loss": "cross-entropy", "constrained_embedding": True, "embedding": 0,
+                        "elu_param": 0.0, "layers": [480], "n_epochs": 10, "batch_size": 48,
+                        "dropout_p_embed": 0.0, "dropout_p_hidden": 0.2, "learning_rate": 0.07,
+                        "momentum": 0.0, "n_sample": 2048, "sample_alpha": 0.2, "bpreg": 0.0,
+                        "logq": 1.0},
         },
     },
 }

@@ -32,8 +32,11 @@ What it implements:
 - Scoring a prefix runs the GRU over its clicks from a zero state and scores every item by
   h . Wy_i + By_i (the ELU is monotonic and is left out of scoring, as in the official code).
 
-Defaults are the official class defaults; `GRU4Rec.PRESETS` holds the published best settings of
-the official `paramfiles/` for Diginetica and Yoochoose (`GRU4Rec.from_preset("diginetica")`).
+Defaults are the official class defaults; the published best settings of the official
+`paramfiles/` for Diginetica and Yoochoose live in `via.rec.models.presets` (the `published`
+preset, which `via rec benchmark` applies) and `GRU4Rec.from_preset("diginetica")`. Our
+yoochoose1_64 is the SR-GNN preprocessing of RSC15 (no deduplication); the official
+"Yoochoose" settings were tuned on a deduplicated version, so they may not be optimal here.
 
 Departures: the official one-hot input mode (`embedding=0` with `constrained_embedding=False`)
 is not implemented and is refused; validation sessions passed to `fit` are not used (GRU4Rec
@@ -47,7 +50,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -62,6 +64,7 @@ from via.rec.models.neural.common import (
     item_counts,
     right_aligned,
 )
+from via.rec.models.presets import preset_params
 
 LOSSES = ("cross-entropy", "bpr-max")
 
@@ -262,23 +265,6 @@ class GRU4Rec(TorchSessionModel):
     name = "gru4rec"
     throughput_unit = "events"
 
-    PRESETS: ClassVar[dict[str, dict]] = {
-        # official paramfiles/diginetica_bprmax_shared_best.py
-        "diginetica": {
-            "loss": "bpr-max", "constrained_embedding": True, "embedding": 0, "elu_param": 1.0,
-            "layers": [512], "n_epochs": 10, "batch_size": 128, "dropout_p_embed": 0.5,
-            "dropout_p_hidden": 0.3, "learning_rate": 0.05, "momentum": 0.15, "n_sample": 2048,
-            "sample_alpha": 0.3, "bpreg": 0.9, "logq": 0.0,
-        },
-        # official paramfiles/yoochoose_xe_shared_best.py
-        "yoochoose": {
-            "loss": "cross-entropy", "constrained_embedding": True, "embedding": 0,
-            "elu_param": 0.0, "layers": [480], "n_epochs": 10, "batch_size": 48,
-            "dropout_p_embed": 0.0, "dropout_p_hidden": 0.2, "learning_rate": 0.07,
-            "momentum": 0.0, "n_sample": 2048, "sample_alpha": 0.2, "bpreg": 0.0, "logq": 1.0,
-        },
-    }  # fmt: skip
-
     def __init__(
         self,
         *,
@@ -324,13 +310,12 @@ class GRU4Rec(TorchSessionModel):
 
     @classmethod
     def from_preset(cls, dataset: str, **overrides) -> GRU4Rec:
-        """The published best hyperparameters for `diginetica` or `yoochoose`, plus overrides."""
-        try:
-            params = dict(cls.PRESETS[dataset])
-        except KeyError:
-            raise ValueError(f"no preset {dataset!r}; presets: {', '.join(cls.PRESETS)}") from None
-        params.update(overrides)
-        return cls(**params)
+        """The official best hyperparameters for a data set (`diginetica`, `yoochoose1_64`), as
+        kept in `via.rec.models.presets`, plus overrides."""
+        params = preset_params("published", dataset, cls.name)
+        if not params:
+            raise ValueError(f"no published GRU4Rec hyperparameters for {dataset!r}")
+        return cls(**{**params, **overrides})
 
     def _build_module(self) -> nn.Module:
         return _GRU4RecNet(self.n_items, self.layers, self.embedding, self.constrained_embedding)

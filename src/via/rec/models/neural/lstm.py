@@ -23,8 +23,8 @@ Departures and choices the thesis leaves open (each one a constructor argument):
 - The thesis gives no value for lambda: `diversity_weight` defaults to 1e-6. The regulariser
   covers the item rows 1..n, not the padding row; eps = 1e-8.
 - Validation: when `fit` gets no validation sessions it cuts the last `valid_fraction` (10%) of
-  the training sessions (file order = time order) and trains on the rest, as Keras'
-  `validation_split` takes the end of the data. The monitored loss is the validation
+  the training sessions (file order = time order) with `via.rec.data.protocol.validation_split`
+  and trains on the rest, as Keras' `validation_split` takes the end of the data. The monitored loss is the validation
   cross-entropy (without the regulariser), and the weights of the best epoch are kept.
 - Initialisation follows Keras' defaults: embedding U(-0.05, 0.05), Glorot-uniform input and
   dense kernels, orthogonal recurrent kernel, zero biases with forget-gate bias 1; Adam eps 1e-7.
@@ -47,6 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, PrefixTargets, Sessions, all_prefixes
 from via.rec.models.neural.common import (
     PopularitySampler,
@@ -130,15 +131,6 @@ class _LSTMData:
     sampler: PopularitySampler | None
 
 
-def tail_split(train: Sessions, fraction: float) -> tuple[Sessions, Sessions]:
-    """The first (1 - fraction) of the sessions and the last `fraction`, in file (time) order."""
-    n_valid = round(len(train) * fraction)
-    if not 0 < n_valid < len(train):
-        raise ValueError(f"valid_fraction={fraction} leaves no training or validation sessions")
-    cut = len(train) - n_valid
-    return train.select(np.arange(cut)), train.select(np.arange(cut, len(train)))
-
-
 def _prefix_tensors(prefixes: PrefixBatch, device: torch.device):
     """Left-aligned padded ids and lengths (an empty prefix is one padding click)."""
     padded = torch.from_numpy(prefixes.padded(align="left")).to(device)
@@ -196,7 +188,7 @@ class ThesisLSTM(TorchSessionModel):
 
     def _prepare(self, train: Sessions, valid: Sessions | None) -> _LSTMData:
         if valid is None and self.valid_fraction > 0:
-            train, valid = tail_split(train, self.valid_fraction)
+            train, valid = validation_split(train, self.valid_fraction)
         sampler = None
         if self.n_sample > 0:
             sampler = PopularitySampler(item_counts(train, self.n_items), self.sample_alpha)
