@@ -113,6 +113,11 @@ def test_padding_and_batching_do_not_change_scores(fitted):
     alone = fitted.scores(PrefixBatch.from_lists([[4, 5]]))
     np.testing.assert_allclose(together[1], alone[0], rtol=1e-5, atol=1e-5)
     assert np.isneginf(together[:, 0]).all()
+    # a prefix of unknown items only is empty: it scores from the zero state, beside the others
+    mixed = fitted.scores(PrefixBatch.from_lists([[0], [4, 5], [0, 0]]))
+    np.testing.assert_allclose(mixed[1], alone[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(mixed[0], mixed[2])
+    assert together[0].argmax() == 14 and alone[0].argmax() == 6
 
 
 def test_save_and_load_give_identical_scores(fitted, tmp_path):

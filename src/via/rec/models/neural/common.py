@@ -290,7 +290,6 @@ class TorchSessionModel(SessionModel):
         self.module.to(device).eval()
 
 
-def right_aligned(prefixes: PrefixBatch, device: torch.device, max_length: int | None = None):
-    """(batch, T) item ids with the most recent click last, and the (batch, T) mask of clicks."""
-    padded = torch.from_numpy(prefixes.padded(max_length, align="right")).to(device)
-    return padded, padded > 0
+def left_aligned(prefixes: PrefixBatch, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """(batch, T) item ids with each prefix's oldest click first, padded with 0, and the lengths."""
+    return torch.from_numpy(prefixes.padded(align="left")).to(device), prefixes.lengths

@@ -62,7 +62,7 @@ from via.rec.models.neural.common import (
     TorchSessionModel,
     TrainingProgress,
     item_counts,
-    right_aligned,
+    left_aligned,
 )
 from via.rec.models.presets import preset_params
 
@@ -134,16 +134,26 @@ class _GRU4RecNet(nn.Module):
             hidden[i] = x
         return torch.addmm(bias.T, x, out.T), rows
 
-    def final_state(self, padded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The last layer's state after the clicks of right-aligned padded prefixes."""
-        batch = padded.shape[0]
-        hidden = [padded.new_zeros((batch, c.hidden_size), dtype=torch.float32) for c in self.cells]
-        for t in range(padded.shape[1]):
-            x, real = self.embed(padded[:, t]), mask[:, t : t + 1]
+    def final_state(self, padded: torch.Tensor, lengths: np.ndarray) -> torch.Tensor:
+        """The last layer's state after the clicks of left-aligned padded prefixes (inference).
+
+        Prefixes run longest first, so step t updates only the rows still going: the cost is
+        the number of clicks, not batch x longest prefix.
+        """
+        order = np.argsort(-lengths, kind="stable")
+        ids = padded[torch.from_numpy(order).to(padded.device)]
+        active = (lengths[order][None, :] > np.arange(padded.shape[1])[:, None]).sum(axis=1)
+        hidden = [
+            ids.new_zeros((len(order), c.hidden_size), dtype=torch.float32) for c in self.cells
+        ]
+        for t, rows in enumerate(active.tolist()):
+            x = self.embed(ids[:rows, t])
             for i, cell in enumerate(self.cells):
-                hidden[i] = torch.where(real, cell(x, hidden[i]), hidden[i])
-                x = hidden[i]
-        return hidden[-1]
+                x = cell(x, hidden[i][:rows])
+                hidden[i][:rows] = x
+        state = torch.empty_like(hidden[-1])
+        state[torch.from_numpy(order).to(padded.device)] = hidden[-1]
+        return state
 
 
 class RowGradients:
@@ -388,5 +398,5 @@ class GRU4Rec(TorchSessionModel):
         net = self.module
         if len(prefixes) == 0:
             return torch.empty((0, self.n_items + 1), device=device)
-        state = net.final_state(*right_aligned(prefixes, device))
+        state = net.final_state(*left_aligned(prefixes, device))
         return torch.addmm(net.By.T, state, net.Wy.T)

@@ -54,6 +54,7 @@ from via.rec.models.neural.common import (
     TorchSessionModel,
     TrainingProgress,
     item_counts,
+    left_aligned,
 )
 
 DIVERSITY_EPS = 1e-8
@@ -132,10 +133,9 @@ class _LSTMData:
 
 
 def _prefix_tensors(prefixes: PrefixBatch, device: torch.device):
-    """Left-aligned padded ids and lengths (an empty prefix is one padding click)."""
-    padded = torch.from_numpy(prefixes.padded(align="left")).to(device)
-    lengths = torch.from_numpy(np.maximum(prefixes.lengths, 1))
-    return padded, lengths
+    """Left-aligned padded ids and lengths for packing (an empty prefix is one padding click)."""
+    padded, lengths = left_aligned(prefixes, device)
+    return padded, torch.from_numpy(np.maximum(lengths, 1))
 
 
 class ThesisLSTM(TorchSessionModel):
