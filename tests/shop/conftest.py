@@ -34,3 +34,13 @@ def last_code(recipient: str) -> str:
 
 def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (page fragments, navigation)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

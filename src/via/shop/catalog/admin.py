@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils import timezone
 
 from .models import Category, Product, ProductImage, ProductStatus
 
@@ -17,12 +18,12 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.action(description="Approve selected products", permissions=["moderate"])
 def approve(modeladmin, request, queryset):
-    queryset.update(status=ProductStatus.APPROVED)
+    queryset.update(status=ProductStatus.APPROVED, updated_at=timezone.now())
 
 
 @admin.action(description="Reject selected products", permissions=["moderate"])
 def reject(modeladmin, request, queryset):
-    queryset.update(status=ProductStatus.REJECTED)
+    queryset.update(status=ProductStatus.REJECTED, updated_at=timezone.now())
 
 
 @admin.register(Product)

@@ -56,6 +56,9 @@ class Product(models.Model):
     )
     popularity = models.PositiveIntegerField(default=0, help_text="Units sold.")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set on every change, stock included (update() callers set it themselves): the page caches
+    # are keyed on the latest of these, so a change is visible on the next request.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     objects = ProductQuerySet.as_manager()
 

@@ -4,15 +4,21 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
+from django.utils.functional import SimpleLazyObject
 
+from .caching import TIMEOUT_SECONDS, catalog_stamp
+from .pagecache import anonymous_page_cache
 from .forms import SORTS, ProductFilterForm
 from .models import Category, Product
 from .search import ranked_search, search, search_terms
 
 
+@anonymous_page_cache
 def home(request):
     visible = Product.objects.visible().prefetch_related("images")
     context = {
+        "stamp": catalog_stamp(),
+        "cache_seconds": TIMEOUT_SECONDS,
         "popular": visible.filter(stock__gt=0).order_by("-popularity", "pk")[:8],
         "newest": visible.filter(stock__gt=0).order_by("-created_at", "pk")[:8],
         "categories": Category.objects.filter(parent__isnull=True).prefetch_related("children"),
@@ -60,17 +66,24 @@ def _filtered(request, category: Category | None):
     if sort == "relevance" and not query:
         sort = "popular"
     products = products.select_related("category").prefetch_related("images")
-    if sort == "relevance":
-        results = ranked_search(products, query)
-    else:
-        if query:
-            products = search(products, query)
-        results = products.order_by(*SORTS[sort][1])
-    paginator = Paginator(results, settings.VIA_PAGE_SIZE)
-    page = paginator.get_page(data.get("page") or 1)
+
+    def results():
+        if sort == "relevance":
+            return ranked_search(products, query)
+        matching = search(products, query) if query else products
+        return matching.order_by(*SORTS[sort][1])
+
+    page_number = data.get("page") or 1
     return {
         "form": form,
-        "page": page,
+        # Lazy: when the results fragment is cached, no catalog query runs at all.
+        "page": SimpleLazyObject(
+            lambda: Paginator(results(), settings.VIA_PAGE_SIZE).get_page(page_number)
+        ),
+        "stamp": catalog_stamp(),
+        "cache_seconds": TIMEOUT_SECONDS,
+        # The pager's links repeat the query string, so it is part of the key.
+        "results_key": f"{category.pk if category else ''}|{request.get_full_path()}",
         "category": category,
         "query": query,
         "sort": sort,
@@ -78,10 +91,12 @@ def _filtered(request, category: Category | None):
     }
 
 
+@anonymous_page_cache
 def product_list(request):
     return render(request, "catalog/list.html", _filtered(request, None))
 
 
+@anonymous_page_cache
 def category(request, slug: str):
     cat = get_object_or_404(Category.objects.select_related("parent"), slug=slug)
     context = _filtered(request, cat)
@@ -89,10 +104,10 @@ def category(request, slug: str):
     return render(request, "catalog/list.html", context)
 
 
+@anonymous_page_cache
 def product(request, pk: int):
     item = get_object_or_404(
-        Product.objects.visible().select_related("category__parent", "seller").prefetch_related("images"),
-        pk=pk,
+        Product.objects.visible().select_related("category__parent", "seller"), pk=pk
     )
     related = (
         Product.objects.visible()
@@ -101,4 +116,9 @@ def product(request, pk: int):
         .order_by("-popularity", "pk")
         .prefetch_related("images")[:4]
     )
-    return render(request, "catalog/product.html", {"product": item, "related": related})
+    return render(
+        request,
+        "catalog/product.html",
+        {"product": item, "related": related, "stamp": catalog_stamp(),
+         "cache_seconds": TIMEOUT_SECONDS},
+    )

@@ -99,7 +99,9 @@ def place_order(
             # The filter on stock is a second guard: an UPDATE that would go below zero changes
             # no row, and we stop.
             updated = Product.objects.filter(pk=product_id, stock__gte=quantity).update(
-                stock=F("stock") - quantity, popularity=F("popularity") + quantity
+                stock=F("stock") - quantity,
+                popularity=F("popularity") + quantity,
+                updated_at=timezone.now(),
             )
             if updated != 1:
                 product = products[product_id]
@@ -164,6 +166,7 @@ def change_status(order: Order, new_status: str, tracking_number: str = "") -> O
                 Product.objects.filter(pk=line.product_id).update(
                     stock=F("stock") + line.quantity,
                     popularity=Greatest(F("popularity") - line.quantity, 0),
+                    updated_at=timezone.now(),
                 )
             order.payments.filter(status="captured").update(status="refunded")
             order.payments.filter(status="pending").delete()

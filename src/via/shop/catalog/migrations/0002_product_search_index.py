@@ -35,6 +35,14 @@ POSTGRES_CREATE = [
 POSTGRES_DROP = ["DROP INDEX IF EXISTS catalog_product_search_gin"]
 
 
+def reinstall_search_triggers(apps, schema_editor):
+    """Drop and create the SQLite triggers again and rebuild the index from catalog_product."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for sql in SQLITE_DROP[:3] + SQLITE_CREATE[1:]:
+        schema_editor.execute(sql)
+
+
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
         for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
