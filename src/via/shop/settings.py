@@ -107,7 +107,11 @@ LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "catalog:home"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# With a shared cache (Redis), sessions are read from it and written through to the database;
+# a per-process memory cache could serve one worker a stale session, so then the database only.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LANGUAGE_CODE = "en"

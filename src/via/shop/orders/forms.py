@@ -1,7 +1,6 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
-from .models import PaymentMethod
+from .models import OrderStatus, PaymentMethod
 
 
 class CheckoutForm(forms.Form):
@@ -35,11 +34,11 @@ class CheckoutForm(forms.Form):
         return data
 
 
-class ShipForm(forms.Form):
-    tracking_number = forms.CharField(max_length=64)
+class StatusForm(forms.Form):
+    """What a seller or an administrator sets on an order."""
+
+    status = forms.ChoiceField(choices=OrderStatus.choices)
+    tracking_number = forms.CharField(max_length=64, required=False)
 
     def clean_tracking_number(self):
-        value = self.cleaned_data["tracking_number"].strip()
-        if not value:
-            raise ValidationError("Enter a tracking number.")
-        return value
+        return self.cleaned_data["tracking_number"].strip()

@@ -2,13 +2,15 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from via.shop.cart.services import get_cart, refresh_against_stock
 
-from .forms import CheckoutForm
+from .forms import CheckoutForm, StatusForm
 from .models import Order
+from .selling import orders_for
 from .payments import PaymentDeclined
 from .services import (
     CheckoutError,
@@ -16,6 +18,7 @@ from .services import (
     OutOfStock,
     ShippingDetails,
     cancel_order,
+    change_status,
     place_order,
 )
 
@@ -88,3 +91,32 @@ def cancel(request, number: str):
     else:
         messages.success(request, f"Order {order.number} is cancelled; its items are back in stock.")
     return redirect("orders:detail", number=number)
+
+
+@login_required
+def selling(request):
+    """Orders a seller has to handle (all orders for administrators)."""
+    if not request.user.has_perm("orders.change_order"):
+        raise PermissionDenied("Only sellers and administrators handle orders.")
+    orders = orders_for(request.user).prefetch_related("lines").select_related("user")[:100]
+    return render(request, "orders/selling.html", {"orders": orders, "form": StatusForm()})
+
+
+@login_required
+@require_POST
+def set_status(request, number: str):
+    if not request.user.has_perm("orders.change_order"):
+        raise PermissionDenied("Only sellers and administrators handle orders.")
+    # Object-level rule: a seller reaches only orders holding one of their products.
+    order = get_object_or_404(orders_for(request.user), number=number)
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        try:
+            change_status(order, form.cleaned_data["status"], form.cleaned_data["tracking_number"])
+        except InvalidTransition as exc:
+            messages.error(request, f"{order.number}: {exc}")
+        else:
+            messages.success(request, f"{order.number} is now {form.cleaned_data['status']}.")
+    else:
+        messages.error(request, "Choose a valid status.")
+    return redirect("orders:selling")
