@@ -234,3 +234,27 @@ def test_cached_error_messages_stay_with_their_address(client):
     assert "Minimum price must be a number" in again.content.decode()
     clean = Client().get("/products/")
     assert "Minimum price must be a number" not in clean.content.decode()
+
+
+@pytest.mark.parametrize(
+    "method, url, expected",
+    [
+        ("get", "/product/99999999999999999999999/", 404),
+        ("get", "/product/0/", 404),
+        ("post", "/cart/add/99999999999999999999999/", 404),
+        ("post", "/cart/update/99999999999999999999999/", 404),
+        ("get", "/category/" + "a" * 300 + "/", 404),
+        ("get", "/products/?page=99999999999999999999", 200),
+        ("get", "/products/?max_price=NaN", 200),
+        ("get", "/products/?min_price=Infinity", 200),
+        ("get", "/products/?q=%00", 200),
+        ("get", "/products/?q=%F0%9F%98%80", 200),
+        ("get", "/products/?in_stock=maybe&sort=&q=a&q=b", 200),
+        ("get", "/no/such/page/", 404),
+    ],
+)
+def test_odd_addresses_never_give_a_server_error(client, method, url, expected):
+    ProductFactory(name="WHITE METAL LANTERN")
+    client.raise_request_exception = False
+    response = getattr(client, method)(url, {"quantity": 1} if method == "post" else None)
+    assert response.status_code == expected
