@@ -112,7 +112,7 @@ def test_presets_are_valid_constructor_arguments():
         for data_name, models in tables.items():
             for model_name in models:
                 params = preset_params(preset, data_name, model_name)
-                model = create_model(model_name, **params)
+                model = create_model(model_name.partition(":")[0], **params)
                 assert {k: getattr(model, k) for k in params} == params
     assert preset_params("none", "diginetica", "stan") == {}
     assert preset_params("published", "unknown-data", "stan") == {}

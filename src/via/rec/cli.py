@@ -86,9 +86,17 @@ def format_result(result: EvaluationResult) -> str:
     return "\n".join(lines)
 
 
-def run_one(model_name: str, data_name: str, ks, params=None, dataset=None, log=print) -> dict:
+def model_label(spec: str) -> str:
+    """`stan` -> "STAN"; a preset variant `stan:hr` -> "STAN (hr)"."""
+    base, _, variant = spec.partition(":")
+    label = MODEL_LABELS.get(base, base)
+    return f"{label} ({variant})" if variant else label
+
+
+def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=print) -> dict:
     """Fit and evaluate one model on one benchmark; returns a JSON-ready record."""
     dataset = dataset or load_benchmark(data_name)
+    model_name = model_spec.partition(":")[0]
     model = create_model(model_name, **(params or {}))
     start = time.perf_counter()
     model.fit(dataset.train, n_items=dataset.n_items)
@@ -96,10 +104,10 @@ def run_one(model_name: str, data_name: str, ks, params=None, dataset=None, log=
     result = evaluate(
         model, dataset.test, ks, item_counts=click_counts(dataset.train, dataset.n_items)
     )
-    log(f"{dataset.name} {model_name}: fit {fit_seconds:.1f} s; " + format_result(result))
+    log(f"{dataset.name} {model_spec}: fit {fit_seconds:.1f} s; " + format_result(result))
     return {
         "data": dataset.name,
-        "model": model_name,
+        "model": model_spec,
         "params": model.get_params(),
         "fit_seconds": fit_seconds,
         "metrics": result.as_dict(),
@@ -161,14 +169,14 @@ def benchmark_markdown(records: list[dict], command: str, started: str) -> str:
     header = "| Method |" + "".join(f" {d} HR@20 | {d} MRR@20 | thesis HR@20 / MRR@20 |" for d in datasets)
     out += [header, "|---|" + "---:|---:|---:|" * len(datasets)]
     for m in models:
-        row = f"| {MODEL_LABELS.get(m, m)} |"
+        row = f"| {model_label(m)} |"
         for d in datasets:
             r = by_key.get((d, m))
             if r is None:
                 row += " – | – | – |"
                 continue
             met = r["metrics"]
-            ref = THESIS_TABLE_3_3.get(d, {}).get(m)
+            ref = THESIS_TABLE_3_3.get(d, {}).get(m.partition(":")[0])
             ref_text = f"{ref[0]:.2f} / {ref[1]:.2f}" if ref else "–"
             row += f" {100 * met['HR@20']:.2f} | {100 * met['MRR@20']:.2f} | {ref_text} |"
         out.append(row)
@@ -191,14 +199,14 @@ def benchmark_markdown(records: list[dict], command: str, started: str) -> str:
             cov = met.get("Coverage@20", float("nan"))
             pop = met.get("Popularity@20", float("nan"))
             out.append(
-                f"| {MODEL_LABELS.get(m, m)} |{cells} {100 * cov:.2f} | {100 * pop:.2f} | "
+                f"| {model_label(m)} |{cells} {100 * cov:.2f} | {100 * pop:.2f} | "
                 f"{r['fit_seconds']:.1f} | {met['seconds']:.1f} | {met['cases']:,} |"
             )
         out += ["", "Hyperparameters:", ""]
         for m in models:
             r = by_key.get((d, m))
             if r is not None:
-                out.append(f"- {MODEL_LABELS.get(m, m)}: `{json.dumps(r['params'])}`")
+                out.append(f"- {model_label(m)}: `{json.dumps(r['params'])}`")
         out.append("")
     return "\n".join(out)
 
@@ -213,7 +221,7 @@ def benchmark_chart(records: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
     for ax, d in zip(axes[0], datasets):
         rows = [r for r in records if r["data"] == d]
-        labels = [MODEL_LABELS.get(r["model"], r["model"]) for r in rows]
+        labels = [model_label(r["model"]) for r in rows]
         x = np.arange(len(rows))
         hr = [100 * r["metrics"]["HR@20"] for r in rows]
         mrr = [100 * r["metrics"]["MRR@20"] for r in rows]
@@ -231,6 +239,9 @@ def benchmark_chart(records: list[dict], path: Path) -> None:
 
 def cmd_benchmark(args) -> int:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for spec in args.models:
+        if spec.partition(":")[0] not in REGISTRY:
+            raise SystemExit(f"unknown model {spec!r}; known: {', '.join(sorted(REGISTRY))}")
     records = []
     for data_name in args.data:
         dataset = load_benchmark(data_name)
@@ -356,9 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     bm = sub.add_parser("benchmark", help="evaluate several models on several data sets")
     bm.add_argument("--data", nargs="+", default=["diginetica", "yoochoose1_64"])
     bm.add_argument("--models", nargs="+", default=["pop", "spop", "itemknn", "sknn", "vsknn", "stan"],
-                    choices=sorted(REGISTRY))
+                    help="registry names, or NAME:VARIANT for a preset's variant (e.g. stan:hr)")
     bm.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS))
-    bm.add_argument("--preset", default="published",
+    bm.add_argument("--preset", default="validated",
                     help="hyperparameters per data set from via.rec.models.presets ('none': defaults)")
     bm.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (JSON and PNG beside it)")
     bm.set_defaults(func=cmd_benchmark)

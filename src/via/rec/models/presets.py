@@ -4,11 +4,19 @@
 "Empirical analysis of session-based recommendation algorithms", UMUAI 2021) ships for these
 data sets (`conf/save/diginetica/window/*`, `conf/save/rsc15/window/*`), tuned there on their
 own validation splits. Our benchmark files have no timestamps, so STAN's λ_snh (days) is left
-out. A model's constructor defaults stay the general published defaults; a preset is applied
-only when asked for (`via rec benchmark` does by default).
+out. `validated`: the published settings, except where `via rec tune` chose others on a validation
+split cut from the end of our training files (never the test set); the runs are kept in
+docs/tuning/. As session-rec does, a model may have one setting selected by MRR@20 (its plain
+name) and one selected by HR@20 (`NAME:hr`). STAN's λ_snh is then in training sessions (file
+order), not days.
+
+A model's constructor defaults stay the general published defaults; a preset is applied
+only when asked for (`via rec benchmark` applies `validated` by default).
 """
 
 from __future__ import annotations
+
+import copy
 
 PRESETS: dict[str, dict[str, dict[str, dict]]] = {
     "published": {
@@ -36,6 +44,17 @@ PRESETS: dict[str, dict[str, dict[str, dict]]] = {
                         "logq": 1.0},
         },
     },
+}
+
+
+PRESETS["validated"] = copy.deepcopy(PRESETS["published"])
+# docs/tuning/stan_yoochoose1_64*.json: k in {500, 1000}, λ_spw in {1e-5, 0.5, 1.225}, λ_inh in
+# {0.5, 2, 4.9}, then λ_snh in {2000, 10000, 40000} sessions, on the last 6,000 validation sessions
+PRESETS["validated"]["yoochoose1_64"]["stan"] = {
+    "k": 1000, "sample_size": 10000, "lambda_spw": 1e-05, "lambda_inh": 2.0, "lambda_snh": 40000.0,
+}
+PRESETS["validated"]["yoochoose1_64"]["stan:hr"] = {
+    "k": 1000, "sample_size": 10000, "lambda_spw": 0.5, "lambda_inh": 2.0, "lambda_snh": 40000.0,
 }
 
 
