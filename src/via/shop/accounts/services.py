@@ -28,6 +28,7 @@ def user_for_identifier(identifier: str, channel: str) -> tuple[User, bool]:
 def grant_role(user: User, role: Role) -> None:
     group, _ = Group.objects.get_or_create(name=str(role))
     user.groups.add(group)
-    if role == Role.ADMIN and not user.is_staff:
+    # Sellers and administrators work in the admin (sellers see only their own listings there).
+    if role in (Role.SELLER, Role.ADMIN) and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])

@@ -38,6 +38,18 @@ class ProductAdmin(admin.ModelAdmin):
     def has_moderate_permission(self, request):
         return request.user.has_perm("catalog.moderate_product")
 
+    def get_readonly_fields(self, request, obj=None):
+        if self.has_moderate_permission(request):
+            return ("popularity",)
+        return ("seller", "status", "popularity")
+
+    def save_model(self, request, obj, form, change):
+        # A seller's new listing is theirs and waits for an administrator's review.
+        if not change and not self.has_moderate_permission(request):
+            obj.seller = request.user
+            obj.status = ProductStatus.PENDING
+        super().save_model(request, obj, form, change)
+
     def get_queryset(self, request):
         # Object-level rule: a seller sees and edits only their own listings.
         qs = super().get_queryset(request)
