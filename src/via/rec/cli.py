@@ -245,9 +245,12 @@ def cmd_benchmark(args) -> int:
     records = []
     for data_name in args.data:
         dataset = load_benchmark(data_name)
-        for model_name in args.models:
-            params = preset_params(args.preset, dataset.name, model_name)
-            records.append(run_one(model_name, data_name, args.k, params, dataset=dataset))
+        for spec in args.models:
+            params = preset_params(args.preset, dataset.name, spec)
+            if ":" in spec and not params:
+                print(f"{dataset.name}: preset {args.preset!r} has no variant {spec!r}; skipped")
+                continue
+            records.append(run_one(spec, data_name, args.k, params, dataset=dataset))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "via rec benchmark " + " ".join(shlex.quote(a) for a in args.argv)
