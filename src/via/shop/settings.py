@@ -30,6 +30,8 @@ SECRET_KEY = os.environ.get("VIA_SECRET_KEY", "via-local-development-key-not-for
 ALLOWED_HOSTS = [h for h in os.environ.get("VIA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
 INSTALLED_APPS = [
+    # First, so that its runserver (TCP_NODELAY) wins over staticfiles' own.
+    "via.shop.devserver",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
