@@ -102,6 +102,50 @@ def item_counts(train: Sessions, n_items: int) -> np.ndarray:
     return np.bincount(train.items, minlength=n_items + 1).astype(np.int64)
 
 
+class RowGradients:
+    """The rows of item tables one training step touches, as leaf tensors of their own.
+
+    Gathering the distinct rows once keeps the backward pass from building a zero-filled
+    gradient of the whole table per lookup; after backward, the rows' gradients are handed to
+    the tables either as row-sparse gradients or added into their existing dense gradients.
+    """
+
+    def __init__(self) -> None:
+        self.gathered: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
+
+    def gather(self, table: nn.Parameter, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the distinct rows of `table` among `ids`, the position of each id in them)."""
+        rows, inverse = torch.unique(ids, return_inverse=True)
+        local = table.detach().index_select(0, rows).requires_grad_()
+        self.gathered.append((table, local, rows))
+        return local, inverse
+
+    def lookup(self, table: nn.Parameter, ids: torch.Tensor) -> torch.Tensor:
+        """`table[ids]` (any shape of ids) through gathered rows."""
+        local, inverse = self.gather(table, ids.reshape(-1))
+        return local.index_select(0, inverse).view(*ids.shape, *table.shape[1:])
+
+    def publish_sparse(self) -> None:
+        """Give every table the row-sparse (already coalesced) gradient of its gathered rows."""
+        for table, local, rows in self.gathered:
+            table.grad = torch.sparse_coo_tensor(
+                rows.unsqueeze(0),
+                local.grad,
+                table.shape,
+                is_coalesced=True,
+                check_invariants=False,
+            )
+
+    def publish_dense(self) -> None:
+        """Add the gathered rows' gradients into the tables' dense gradients."""
+        for table, local, rows in self.gathered:
+            if local.grad is None:
+                continue
+            if table.grad is None:
+                table.grad = torch.zeros_like(table)
+            table.grad.index_add_(0, rows, local.grad)
+
+
 @dataclass
 class TrainingProgress:
     """The part of a run's state that is not tensors: where it is and how it went."""

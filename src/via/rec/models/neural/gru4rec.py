@@ -59,6 +59,7 @@ from torch.nn import functional as F
 from via.rec.data.sessions import PrefixBatch, Sessions
 from via.rec.models.neural.common import (
     PopularitySampler,
+    RowGradients,
     TorchSessionModel,
     TrainingProgress,
     item_counts,
@@ -113,7 +114,7 @@ class _GRU4RecNet(nn.Module):
         """Scores (batch, len(columns)) of one session-parallel step; updates `hidden` in place.
 
         The item tables take part only through the rows the step touches, gathered once into
-        small leaf tensors; `RowGradients.publish` turns their gradients into the tables'
+        small leaf tensors; `RowGradients.publish_sparse` turns their gradients into the tables'
         row-sparse gradients after backward.
         """
         rows = RowGradients()
@@ -154,31 +155,6 @@ class _GRU4RecNet(nn.Module):
         state = torch.empty_like(hidden[-1])
         state[torch.from_numpy(order).to(padded.device)] = hidden[-1]
         return state
-
-
-class RowGradients:
-    """The rows of item tables one training step touches, as leaf tensors of their own."""
-
-    def __init__(self) -> None:
-        self.gathered: list[tuple[nn.Parameter, torch.Tensor, torch.Tensor]] = []
-
-    def gather(self, table: nn.Parameter, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the distinct rows of `table` among `ids`, the position of each id in them)."""
-        rows, inverse = torch.unique(ids, return_inverse=True)
-        local = table.detach().index_select(0, rows).requires_grad_()
-        self.gathered.append((table, local, rows))
-        return local, inverse
-
-    def publish(self) -> None:
-        """Give every table the row-sparse (already coalesced) gradient of its gathered rows."""
-        for table, local, rows in self.gathered:
-            table.grad = torch.sparse_coo_tensor(
-                rows.unsqueeze(0),
-                local.grad,
-                table.shape,
-                is_coalesced=True,
-                check_invariants=False,
-            )
 
 
 class AdagradMomentum:
@@ -386,7 +362,7 @@ class GRU4Rec(TorchSessionModel):
             loss = self._step_loss(scores, columns, data.sampler) / self.batch_size
             optimizer.zero_grad()
             loss.backward()
-            rows.publish()
+            rows.publish_sparse()
             optimizer.step()
             hidden = [h.detach() for h in hidden]
             progress.step += 1

@@ -51,6 +51,7 @@ from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, PrefixTargets, Sessions, all_prefixes
 from via.rec.models.neural.common import (
     PopularitySampler,
+    RowGradients,
     TorchSessionModel,
     TrainingProgress,
     item_counts,
@@ -116,11 +117,15 @@ class _LSTMNet(nn.Module):
         nn.init.xavier_uniform_(self.output.weight)
         nn.init.zeros_(self.output.bias)
 
-    def encode(self, padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """h_T for left-aligned padded prefixes: the state after each prefix's last click."""
-        packed = pack_padded_sequence(
-            self.embedding(padded), lengths, batch_first=True, enforce_sorted=False
-        )
+    def encode(
+        self, padded: torch.Tensor, lengths: torch.Tensor, rows: RowGradients | None = None
+    ) -> torch.Tensor:
+        """h_T for left-aligned padded prefixes: the state after each prefix's last click.
+
+        In training, `rows` looks the embeddings up through gathered rows (same values, a
+        gradient for the touched rows only)."""
+        x = self.embedding(padded) if rows is None else rows.lookup(self.embedding.weight, padded)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)
         return h[-1]
 
@@ -203,23 +208,25 @@ class ThesisLSTM(TorchSessionModel):
             self.module.parameters(), lr=self.learning_rate, eps=1e-7, fused=fused
         )
 
-    def _regulariser(self, rng: np.random.Generator) -> torch.Tensor:
+    def _regulariser(self, rng: np.random.Generator, rows: RowGradients) -> torch.Tensor:
         # the padding row is zero: the whole table gives the sum over items 1..n
         table = self.module.embedding.weight
         n, m = self.n_items, self.diversity_sample
         if 0 < m < n:
-            rows = torch.from_numpy(rng.choice(n, size=m, replace=False) + 1).to(table.device)
-            return diversity_loss(table[rows]) * (n * (n - 1) / (m * (m - 1)))
+            ids = torch.from_numpy(rng.choice(n, size=m, replace=False) + 1).to(table.device)
+            sample, _ = rows.gather(table, ids)  # distinct ids: the rows, in sorted order
+            return diversity_loss(sample) * (n * (n - 1) / (m * (m - 1)))
         return diversity_loss(table)
 
-    def _batch_loss(self, hidden, targets, rng, sampler) -> torch.Tensor:
+    def _batch_loss(self, hidden, targets, rng, sampler, rows: RowGradients) -> torch.Tensor:
         """Cross-entropy of the next items, full softmax or sampled with logQ correction."""
         if sampler is None:
             return F.cross_entropy(self.module.output(hidden), targets)
         negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
         columns = torch.cat([targets, negatives])
         output = self.module.output
-        logits = F.linear(hidden, output.weight[columns], output.bias[columns])
+        weight, bias = rows.lookup(output.weight, columns), rows.lookup(output.bias, columns)
+        logits = F.linear(hidden, weight, bias)
         logits = logits - sampler.log_q(columns, len(targets))
         rows = torch.arange(len(targets), device=targets.device)
         accidental = columns[None, :] == targets[:, None]
@@ -241,13 +248,16 @@ class ThesisLSTM(TorchSessionModel):
             lr = self.learning_rate * self.decay_rate ** (progress.step / self.decay_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            hidden = self.module.dropout(self.module.encode(padded, lengths))
-            loss = self._batch_loss(hidden, targets, rng, data.sampler)
+            rows = RowGradients()
+            hidden = self.module.dropout(self.module.encode(padded, lengths, rows))
+            loss = self._batch_loss(hidden, targets, rng, data.sampler, rows)
             objective = loss
             if self.diversity_weight > 0:
-                objective = loss + self.diversity_weight * self._regulariser(rng)
-            optimizer.zero_grad(set_to_none=True)
+                objective = loss + self.diversity_weight * self._regulariser(rng, rows)
+            # gradients stay allocated and are zeroed in place: no table-sized allocation a step
+            optimizer.zero_grad(set_to_none=False)
             objective.backward()
+            rows.publish_dense()
             optimizer.step()
             progress.step += 1
             total += loss.item() * len(index)

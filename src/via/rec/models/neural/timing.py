@@ -1,0 +1,112 @@
+"""Time one training epoch of a neural model against the machine's matrix-product floor.
+
+    python -m via.rec.models.neural.timing lstm --data diginetica --fraction 0.1 \
+        --param diversity_weight=1e-6
+
+trains one epoch on the first `fraction` of the training sessions (file order), and in the same
+run times the full-softmax products of one training batch (forward logits, gradient of the
+hidden state, gradient of the output weights: 3 products of batch x hidden x (n_items + 1)),
+so the epoch can be compared with the floor those products alone impose. It prints one JSON
+object; a projected full-epoch time is labelled as a projection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from via.rec.cli import parse_params
+from via.rec.data import load_benchmark
+from via.rec.data.sessions import all_prefixes
+from via.rec.models import create_model
+
+
+def softmax_products_seconds(batch: int, hidden: int, classes: int, repeats: int = 3) -> float:
+    """Seconds for the 3 products of one full-softmax training step (best of `repeats`)."""
+    generator = torch.Generator().manual_seed(0)
+    h = torch.randn(batch, hidden, generator=generator)
+    w = torch.randn(classes, hidden, generator=generator)
+    g = torch.randn(batch, classes, generator=generator)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        h @ w.T
+        g @ w
+        g.T @ h
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="registry name, e.g. lstm or gru4rec")
+    parser.add_argument("--data", default="diginetica")
+    parser.add_argument("--fraction", type=float, default=1.0, help="share of training sessions")
+    parser.add_argument("--param", nargs="*", default=[], help="NAME=VALUE (JSON values)")
+    args = parser.parse_args(argv)
+    params = {"n_epochs": 1, "valid_fraction": 0.0} if args.model == "lstm" else {"n_epochs": 1}
+    params.update(parse_params(args.param))
+    dataset = load_benchmark(args.data)
+    n_sessions = round(len(dataset.train) * args.fraction)
+    train = dataset.train.select(np.arange(n_sessions))
+    model = create_model(args.model, **params)
+    full_cases = len(all_prefixes(dataset.train))
+    start = time.perf_counter()
+    model.fit(train, n_items=dataset.n_items)
+    fit_seconds = time.perf_counter() - start
+    epoch = model.history_[-1]
+    unit = model.throughput_unit
+    report = {
+        "model": args.model,
+        "data": dataset.name,
+        "params": model.get_params(),
+        "train_sessions": n_sessions,
+        "train_cases": len(all_prefixes(train)),
+        "epoch_seconds": round(epoch["seconds"], 1),
+        f"{unit}_per_second": round(epoch[f"{unit}_per_second"], 1),
+        "fit_seconds_including_setup": round(fit_seconds, 1),
+        "projected_full_epoch_seconds": round(full_cases / epoch[f"{unit}_per_second"], 0),
+    }
+    if args.model == "lstm":
+        batch, hidden = model.batch_size, model.hidden_units
+        step = softmax_products_seconds(batch, hidden, dataset.n_items + 1)
+        flops = 3 * 2 * batch * hidden * (dataset.n_items + 1)
+        steps_full = int(np.ceil(full_cases / batch))
+        report.update(
+            softmax_products_seconds_per_step=round(step, 3),
+            softmax_products_gflops=round(flops / step / 1e9, 1),
+            full_epoch_floor_seconds=round(steps_full * step, 0),
+            projected_epoch_over_floor=round(full_cases / epoch["prefixes_per_second"]
+                                             / (steps_full * step), 2),
+        )  # fmt: skip
+    report.update(
+        torch_threads=torch.get_num_threads(),
+        nproc=os.cpu_count(),
+        cpu=cpu_model(),
+        load_average=[round(x, 2) for x in os.getloadavg()],
+        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
