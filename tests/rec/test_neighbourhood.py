@@ -114,3 +114,24 @@ def test_hyperparameters_are_checked():
         VSKNN(weighting="cubic")
     with pytest.raises(ValueError, match="lambda_spw"):
         STAN(lambda_spw=0)
+
+
+@pytest.mark.parametrize("cls", [SKNN, VSKNN, STAN])
+def test_popularity_fallback_orders_only_the_unscored_tail(cls):
+    rng = np.random.default_rng(5)
+    n_items = 40
+    train = random_sessions(rng, 60, n_items)
+    prefixes = all_prefixes(random_sessions(rng, 10, n_items)).prefixes
+    plain = cls(k=3, sample_size=0).fit(train, n_items=n_items).scores(prefixes)
+    filled = cls(k=3, sample_size=0, popularity_fallback=True).fit(train, n_items=n_items).scores(prefixes)
+    clicks = np.bincount(train.items, minlength=n_items + 1)
+    for row in range(len(prefixes)):
+        scored = plain[row, 1:] > 0
+        # scored items keep their scores, and every one stays above every unscored item
+        np.testing.assert_array_equal(filled[row, 1:][scored], plain[row, 1:][scored])
+        if scored.any() and (~scored).any():
+            assert filled[row, 1:][scored].min() > filled[row, 1:][~scored].max()
+        # unscored items are ordered by training clicks
+        tail = np.flatnonzero(~scored) + 1
+        order = tail[np.argsort(-filled[row, tail], kind="stable")]
+        assert (np.diff(clicks[order]) <= 0).all()

@@ -253,7 +253,7 @@ def cmd_benchmark(args) -> int:
             records.append(run_one(spec, data_name, args.k, params, dataset=dataset))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "via rec benchmark " + " ".join(shlex.quote(a) for a in args.argv)
+    command = "via rec " + " ".join(shlex.quote(a) for a in args.argv)
     out.write_text(benchmark_markdown(records, command, started))
     out.with_suffix(".json").write_text(json.dumps(records, indent=2))
     benchmark_chart(records, out.with_suffix(".png"))

@@ -23,7 +23,9 @@ clicks, and "recent" means later in the training data. Departures: the benchmark
 no timestamps, so training sessions are ordered by file order (which is time order in these
 files) and STAN's time decay λ_snh is applied in units of training sessions when set
 (`lambda_snh=None`, the default here, turns it off); ties between equally similar neighbours go
-to the more recent session.
+to the more recent session. `popularity_fallback=True` (off by default, as in the papers) ranks
+the items no neighbour scored by global popularity, below every scored item, instead of leaving
+them tied at 0.
 
 Everything is computed for a whole batch of prefixes with sparse matrix products and sorts; the
 saved "weights" are the training sessions themselves, from which `load` rebuilds the index.
@@ -71,7 +73,7 @@ class _Query:
 class SessionNeighbourhood(SessionModel):
     """The shared core; subclasses define the three weights."""
 
-    def __init__(self, k: int, sample_size: int) -> None:
+    def __init__(self, k: int, sample_size: int, popularity_fallback: bool = False) -> None:
         super().__init__()
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -79,6 +81,7 @@ class SessionNeighbourhood(SessionModel):
             raise ValueError(f"sample_size must be 0 (all sessions) or positive, got {sample_size}")
         self.k = int(k)
         self.sample_size = int(sample_size)
+        self.popularity_fallback = bool(popularity_fallback)
         self._train = Sessions.from_lists([])
 
     # --- the three weights (overridden) ---------------------------------------------------------
@@ -118,6 +121,7 @@ class SessionNeighbourhood(SessionModel):
         last[:-1] = keys[1:] != keys[:-1]
         self._keys, self._last_position = keys[last], positions[last].astype(np.float64)
         clicks = np.bincount(train.items, minlength=n).astype(np.float64)
+        self._popularity = clicks / (clicks.max(initial=0.0) + 1.0)  # in [0, 1)
         with np.errstate(divide="ignore"):
             self._idf = np.where(clicks > 0, np.log(max(len(train), 1) / np.maximum(clicks, 1)), 0.0)
 
@@ -171,9 +175,22 @@ class SessionNeighbourhood(SessionModel):
         )
         flat = pair_rows[pair_of_entry] * n + items
         out = np.bincount(flat, weights=weight, minlength=batch * n).reshape(batch, n)
+        if self.popularity_fallback:
+            out = self._fill_with_popularity(out)
         out = out.astype(np.float32)
         out[:, 0] = -np.inf
         return out
+
+    def _fill_with_popularity(self, out: np.ndarray) -> np.ndarray:
+        """Rank the items no neighbour scored by popularity, below every scored item.
+
+        Without it they all tie at 0, and a short session with few neighbours shows an
+        arbitrary tail (and the evaluation counts the whole tie against the model).
+        """
+        positive = out > 0
+        floor = np.where(positive, out, np.inf).min(axis=1)
+        floor = np.where(np.isfinite(floor), floor, 1.0)
+        return np.where(positive, out, self._popularity[None, :] * (0.5 * floor[:, None]))
 
     def _match_positions(self, query: _Query, pair_rows, pair_sessions):
         """Per neighbour pair: the latest prefix position of a shared item, and the latest
@@ -205,8 +222,8 @@ class SKNN(SessionNeighbourhood):
 
     name = "sknn"
 
-    def __init__(self, k: int = 100, sample_size: int = 500) -> None:
-        super().__init__(k, sample_size)
+    def __init__(self, k: int = 100, sample_size: int = 500, popularity_fallback: bool = False) -> None:
+        super().__init__(k, sample_size, popularity_fallback)
 
 
 VSKNN_QUERY_WEIGHTS = {
@@ -237,8 +254,9 @@ class VSKNN(SessionNeighbourhood):
         weighting: str = "quadratic",
         weighting_score: str = "div",
         idf_weighting: float = 5.0,
+        popularity_fallback: bool = False,
     ) -> None:
-        super().__init__(k, sample_size)
+        super().__init__(k, sample_size, popularity_fallback)
         for label, value, table in (
             ("weighting", weighting, VSKNN_QUERY_WEIGHTS),
             ("weighting_score", weighting_score, VSKNN_STEP_WEIGHTS),
@@ -277,8 +295,9 @@ class STAN(SessionNeighbourhood):
         lambda_spw: float = 1.225,
         lambda_snh: float | None = None,
         lambda_inh: float = 4.9,
+        popularity_fallback: bool = False,
     ) -> None:
-        super().__init__(k, sample_size)
+        super().__init__(k, sample_size, popularity_fallback)
         for label, value in (("lambda_spw", lambda_spw), ("lambda_inh", lambda_inh)):
             if value <= 0:
                 raise ValueError(f"{label} must be positive, got {value}")
