@@ -210,19 +210,28 @@ def test_anonymous_page_cache_gives_each_visitor_a_working_csrf_token():
     response = second.post(f"/cart/add/{product.pk}/", {"quantity": 2, "csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert CartLine.objects.get().quantity == 2
-    # With a session now (a cart), this visitor is served fresh pages showing the cart.
+    # With a session now (a cart and a message), the same cached page shows this visitor's own
+    # header and the message waiting for them.
     page = second.get(product.get_absolute_url())
-    assert "X-Via-Page-Cache" not in page and page.context["cart_count"] == 2
+    body = page.content.decode()
+    assert page["X-Via-Page-Cache"] == "hit"
+    assert '<span class="badge" id="cart-count">2</span>' in body
+    assert "is in your cart (2)" in body
+    assert '<span class="badge" id="cart-count">0</span>' in first.get(product.get_absolute_url()).content.decode()
 
 
-def test_signed_in_shoppers_never_get_a_cached_page(client, buyer):
+def test_cached_pages_never_leak_one_shoppers_header_to_another(client, buyer):
+    from django.test import Client
+
     product = ProductFactory()
-    client.get(product.get_absolute_url())
-    client.get(product.get_absolute_url())
     client.force_login(buyer)
-    response = client.get(product.get_absolute_url())
-    assert "X-Via-Page-Cache" not in response
-    assert buyer.email in response.content.decode()
+    mine = client.get(product.get_absolute_url())
+    again = client.get(product.get_absolute_url())
+    stranger = Client().get(product.get_absolute_url())
+    assert again["X-Via-Page-Cache"] == stranger["X-Via-Page-Cache"] == "hit"
+    assert buyer.email in mine.content.decode() and buyer.email in again.content.decode()
+    assert buyer.email not in stranger.content.decode()
+    assert "Sign out" not in stranger.content.decode() and "Sign in" in stranger.content.decode()
 
 
 def test_cached_error_messages_stay_with_their_address(client):

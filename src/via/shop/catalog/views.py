@@ -7,13 +7,13 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.functional import SimpleLazyObject
 
 from .caching import TIMEOUT_SECONDS, catalog_stamp
-from .pagecache import anonymous_page_cache
+from .pagecache import shared_page_cache
 from .forms import SORTS, ProductFilterForm
 from .models import Category, Product
 from .search import ranked_search, search, search_terms
 
 
-@anonymous_page_cache
+@shared_page_cache
 def home(request):
     visible = Product.objects.visible().prefetch_related("images")
     context = {
@@ -91,12 +91,12 @@ def _filtered(request, category: Category | None):
     }
 
 
-@anonymous_page_cache
+@shared_page_cache
 def product_list(request):
     return render(request, "catalog/list.html", _filtered(request, None))
 
 
-@anonymous_page_cache
+@shared_page_cache
 def category(request, slug: str):
     cat = get_object_or_404(Category.objects.select_related("parent"), slug=slug)
     context = _filtered(request, cat)
@@ -104,7 +104,7 @@ def category(request, slug: str):
     return render(request, "catalog/list.html", context)
 
 
-@anonymous_page_cache
+@shared_page_cache
 def product(request, pk: int):
     item = get_object_or_404(
         Product.objects.visible().select_related("category__parent", "seller"), pk=pk
