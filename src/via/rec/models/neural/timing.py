@@ -26,6 +26,7 @@ from via.rec.cli import parse_params
 from via.rec.data import load_benchmark
 from via.rec.data.sessions import all_prefixes
 from via.rec.models import create_model
+from via.rec.models.presets import preset_params
 
 
 def softmax_products_seconds(batch: int, hidden: int, classes: int, repeats: int = 3) -> float:
@@ -42,6 +43,17 @@ def softmax_products_seconds(batch: int, hidden: int, classes: int, repeats: int
         g.T @ h
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def scoring_milliseconds(model, test, batch: int = 512, repeats: int = 5) -> float:
+    """Median milliseconds of `model.scores` for the first `batch` test prefixes (full catalog)."""
+    prefixes, _ = all_prefixes(test).batch(0, batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.scores(prefixes)
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 1)
 
 
 def cpu_model() -> str:
@@ -61,17 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="diginetica")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of training sessions")
     parser.add_argument("--param", nargs="*", default=[], help="NAME=VALUE (JSON values)")
+    parser.add_argument("--preset", default="published", help="via.rec.models.presets name")
     args = parser.parse_args(argv)
-    params = {"n_epochs": 1, "valid_fraction": 0.0} if args.model == "lstm" else {"n_epochs": 1}
-    params.update(parse_params(args.param))
     dataset = load_benchmark(args.data)
+    params = preset_params(args.preset, dataset.name, args.model)
+    params.update(
+        {"n_epochs": 1, "valid_fraction": 0.0} if args.model == "lstm" else {"n_epochs": 1}
+    )
+    params.update(parse_params(args.param))
     n_sessions = round(len(dataset.train) * args.fraction)
     train = dataset.train.select(np.arange(n_sessions))
     model = create_model(args.model, **params)
     full_cases = len(all_prefixes(dataset.train))
-    start = time.perf_counter()
+    classes = dataset.n_items + 1
+    if args.model == "lstm":
+        floor_before = softmax_products_seconds(model.batch_size, model.hidden_units, classes)
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(train, n_items=dataset.n_items)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     epoch = model.history_[-1]
     unit = model.throughput_unit
     report = {
@@ -83,12 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         "epoch_seconds": round(epoch["seconds"], 1),
         f"{unit}_per_second": round(epoch[f"{unit}_per_second"], 1),
         "fit_seconds_including_setup": round(fit_seconds, 1),
+        "fit_cpu_seconds_including_setup": round(fit_cpu_seconds, 1),
+        "score_512_test_prefixes_ms": scoring_milliseconds(model, dataset.test),
         "projected_full_epoch_seconds": round(full_cases / epoch[f"{unit}_per_second"], 0),
     }
     if args.model == "lstm":
         batch, hidden = model.batch_size, model.hidden_units
-        step = softmax_products_seconds(batch, hidden, dataset.n_items + 1)
-        flops = 3 * 2 * batch * hidden * (dataset.n_items + 1)
+        # the floor is timed before and after the epoch; the faster of the two is used
+        step = min(floor_before, softmax_products_seconds(batch, hidden, classes))
+        flops = 3 * 2 * batch * hidden * classes
         steps_full = int(np.ceil(full_cases / batch))
         report.update(
             softmax_products_seconds_per_step=round(step, 3),
