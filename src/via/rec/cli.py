@@ -87,9 +87,10 @@ def format_result(result: EvaluationResult) -> str:
 
 
 def model_label(spec: str) -> str:
-    """`stan` -> "STAN"; a preset variant `stan:hr` -> "STAN (hr)"."""
+    """`stan` -> "STAN"; a preset variant `stan:hr` -> "STAN (selected by HR@20)"."""
     base, _, variant = spec.partition(":")
     label = MODEL_LABELS.get(base, base)
+    variant = {"hr": "selected by HR@20"}.get(variant, variant)
     return f"{label} ({variant})" if variant else label
 
 
