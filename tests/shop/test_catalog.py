@@ -232,6 +232,12 @@ def test_cached_pages_never_leak_one_shoppers_header_to_another(client, buyer):
     assert buyer.email in mine.content.decode() and buyer.email in again.content.decode()
     assert buyer.email not in stranger.content.decode()
     assert "Sign out" not in stranger.content.decode() and "Sign in" in stranger.content.decode()
+    # The next session-less visitor gets the fully rendered copy the stranger's visit stored.
+    second_stranger = Client().get(product.get_absolute_url()).content.decode()
+    assert buyer.email not in second_stranger and "Sign in" in second_stranger
+    assert '<span class="badge" id="cart-count">0</span>' in second_stranger
+    # And the shopper still gets their own header after that copy exists.
+    assert buyer.email in client.get(product.get_absolute_url()).content.decode()
 
 
 def test_cached_error_messages_stay_with_their_address(client):

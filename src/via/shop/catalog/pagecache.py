@@ -6,7 +6,9 @@ page is stored with those regions emptied and the token replaced by a placeholde
 then renders the two regions with its own context and gets a token of its own. Keys carry the
 catalog stamp, the language and the full path: any product change (stock included) is visible
 on the next request. A page that showed a message (a bad filter, say) is not stored, so the
-message is never lost; messages waiting in the session are shown on hits as on misses."""
+message is never lost; messages waiting in the session are shown on hits as on misses.
+Visitors without a session cookie, whose personal regions are the same for everyone, get a
+second, fully rendered copy (only the token is filled in)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import hashlib
 import re
 from functools import wraps
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
@@ -36,8 +39,8 @@ def _key(request) -> str:
     return "via:page:" + hashlib.sha1(raw.encode()).hexdigest()
 
 
-def _shared_part(request, response) -> str | None:
-    """The page without its personal parts, or None when it must not be stored."""
+def _storable_body(request, response) -> str | None:
+    """The page with a placeholder for the CSRF token, or None when it must not be stored."""
     session = getattr(request, "session", None)
     if (
         response.status_code != 200
@@ -51,10 +54,13 @@ def _shared_part(request, response) -> str | None:
     regions = {m.group(2): m.group(3) for m in REGION_RE.finditer(body)}
     if set(regions) != set(REGIONS) or regions["messages"].strip():
         return None
-    body = REGION_RE.sub(lambda m: m.group(1) + m.group(4), body)
     for token in {t for pair in TOKEN_RE.findall(body) for t in pair if t}:
         body = body.replace(token, PLACEHOLDER)
     return body
+
+
+def _without_regions(body: str) -> str:
+    return REGION_RE.sub(lambda m: m.group(1) + m.group(4), body)
 
 
 def _personalised(request, shared: str) -> str:
@@ -65,22 +71,36 @@ def _personalised(request, shared: str) -> str:
     return REGION_RE.sub(fill, shared.replace(PLACEHOLDER, get_token(request)))
 
 
+def _hit(content_type: str, body: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["X-Via-Page-Cache"] = "hit"
+    return response
+
+
 def shared_page_cache(view):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if request.method != "GET":
             return view(request, *args, **kwargs)
         key = _key(request)
-        cached = cache.get(key)
-        if cached is not None:
+        # Without a session cookie the personal regions are the same for everyone (an empty
+        # cart, a sign-in link, no message): such visitors get a fully rendered copy.
+        sessionless = settings.SESSION_COOKIE_NAME not in request.COOKIES
+        body = None
+        if sessionless and (cached := cache.get(key + ":sessionless")) is not None:
+            content_type, stored = cached
+            response = _hit(content_type, stored.replace(PLACEHOLDER, get_token(request)))
+        elif (cached := cache.get(key)) is not None:
             content_type, shared = cached
-            response = HttpResponse(_personalised(request, shared), content_type=content_type)
-            response["X-Via-Page-Cache"] = "hit"
+            response = _hit(content_type, _personalised(request, shared))
+            body = _storable_body(request, response) if sessionless else None
         else:
             response = view(request, *args, **kwargs)
-            shared = _shared_part(request, response)
-            if shared is not None:
-                cache.set(key, (response["Content-Type"], shared), TIMEOUT_SECONDS)
+            body = _storable_body(request, response)
+            if body is not None:
+                cache.set(key, (response["Content-Type"], _without_regions(body)), TIMEOUT_SECONDS)
+        if sessionless and body is not None:
+            cache.set(key + ":sessionless", (response["Content-Type"], body), TIMEOUT_SECONDS)
         patch_vary_headers(response, ("Cookie", "Accept-Language"))
         return response
 
