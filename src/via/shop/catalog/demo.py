@@ -29,7 +29,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.text import slugify
 
 from via.shop.accounts.models import Role, User
@@ -152,6 +152,9 @@ def load(path: Path | None = None, reload: bool = False, draw_images: bool = Tru
         products = _create_products(facts, categories, sellers)
         customers = _create_customers(rows)
         n_orders, n_lines = _create_orders(rows, products, customers)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # fresh statistics, so the planner uses the indexes
+            cursor.execute("ANALYZE")
     if draw_images:
         draw_product_images(Product.objects.select_related("category__parent"))
     log(f"demo catalog: {len(products)} products, {len(categories)} categories, "

@@ -27,10 +27,14 @@ SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS catalog_product_fts_ai",
     "DROP TABLE IF EXISTS catalog_product_fts",
 ]
+# The expression is the one SearchVector("name", weight="A") + SearchVector("description",
+# weight="B") compiles to (catalog/search.py), so that the planner can use the index.
 POSTGRES_CREATE = [
     """CREATE INDEX catalog_product_search_gin ON catalog_product USING gin ((
-        setweight(to_tsvector('english'::regconfig, COALESCE(name, '')), 'A') ||
-        setweight(to_tsvector('english'::regconfig, COALESCE(description, '')), 'B')))""",
+        setweight(to_tsvector('english'::regconfig,
+                              COALESCE(name, ''::character varying)::text), 'A'::"char") ||
+        setweight(to_tsvector('english'::regconfig, COALESCE(description, ''::text)), 'B'::"char")
+        ))""",
 ]
 POSTGRES_DROP = ["DROP INDEX IF EXISTS catalog_product_search_gin"]
 
