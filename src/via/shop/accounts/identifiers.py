@@ -28,3 +28,8 @@ def normalise_identifier(raw: str) -> tuple[str, str]:
     raise ValidationError(
         "Enter an e-mail address or a phone number of 8 to 15 digits (an optional + first)."
     )
+
+
+def channel_of(identifier: str) -> str:
+    """The channel of an identifier already normalised by normalise_identifier."""
+    return Channel.EMAIL if "@" in identifier else Channel.SMS

@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .forms import CodeForm, IdentifierForm
+from .identifiers import channel_of
 from .models import OutboxMessage
 from .otp import VerifyResult, issue_code, verify_code
 from .services import user_for_identifier
@@ -64,8 +65,7 @@ def verify(request):
         if form.is_valid():
             result = verify_code(identifier, form.cleaned_data["code"])
             if result is VerifyResult.OK:
-                channel = "email" if "@" in identifier else "sms"
-                user, created = user_for_identifier(identifier, channel)
+                user, created = user_for_identifier(identifier, channel_of(identifier))
                 next_url = request.session.get(NEXT_KEY)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 request.session.pop(PENDING_KEY, None)
@@ -83,8 +83,7 @@ def resend(request):
     identifier = request.session.get(PENDING_KEY)
     if not identifier:
         return redirect("accounts:sign_in")
-    channel = "email" if "@" in identifier else "sms"
-    result = issue_code(identifier, channel)
+    result = issue_code(identifier, channel_of(identifier))
     if result.sent:
         messages.info(request, "A new code is on its way.")
     else:
