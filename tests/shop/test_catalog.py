@@ -273,3 +273,13 @@ def test_odd_addresses_never_give_a_server_error(client, method, url, expected):
     client.raise_request_exception = False
     response = getattr(client, method)(url, {"quantity": 1} if method == "post" else None)
     assert response.status_code == expected
+
+
+def test_renamed_category_shows_at_once_on_cached_pages(client):
+    product = ProductFactory(name="WHITE METAL LANTERN")
+    top = product.category.parent
+    client.get("/"), client.get(product.get_absolute_url()), client.get("/cart/")
+    top.name = "Lights & lanterns"
+    top.save()
+    for url in ("/", product.get_absolute_url(), "/cart/"):
+        assert "Lights &amp; lanterns" in client.get(url).content.decode(), url
