@@ -52,8 +52,10 @@ def demo_catalog(tmp_path, settings):
 def test_two_shoppers_search_buy_and_race(live_server, browser, demo_catalog, screenshot):
     url = live_server.url
     lantern = (
-        Product.objects.visible().filter(name__icontains="LANTERN", price__lte=5, stock__gt=0)
-        .order_by("-popularity").first()
+        Product.objects.visible()
+        .filter(name__icontains="LANTERN", price__lte=5, stock__gt=0)
+        .order_by("-popularity")
+        .first()
     )
     Product.objects.filter(pk=lantern.pk).update(stock=4)
 

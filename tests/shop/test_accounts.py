@@ -49,7 +49,12 @@ def test_answer_does_not_reveal_whether_an_account_exists(client, buyer):
     known = ask_code(client, buyer.email)
     client.session.flush()
     unknown = ask_code(client.__class__(), "nobody@example.com")
-    strip = lambda r: r.content.decode().replace(buyer.email, "X").replace("nobody@example.com", "X")
+
+    def strip(response):
+        return (
+            response.content.decode().replace(buyer.email, "X").replace("nobody@example.com", "X")
+        )
+
     assert known.redirect_chain[-1][0] == unknown.redirect_chain[-1][0] == "/accounts/verify/"
     # Both pages are the same apart from the echoed address (and the CSRF token).
     import re
@@ -87,7 +92,9 @@ def test_expired_code_is_refused(client):
 def test_code_is_valid_five_minutes(client):
     ask_code(client, "ada@example.com")
     otp = OneTimeCode.objects.get()
-    assert timedelta(minutes=4, seconds=59) < otp.expires_at - otp.created_at <= timedelta(minutes=5)
+    assert (
+        timedelta(minutes=4, seconds=59) < otp.expires_at - otp.created_at <= timedelta(minutes=5)
+    )
 
 
 def test_sixth_try_is_refused_even_with_the_right_code(client):
@@ -125,7 +132,9 @@ def test_resend_is_throttled_and_a_new_code_replaces_the_old(client, settings):
     response = client.post("/accounts/resend/", follow=True)
     assert any("wait" in m for m in messages_of(response))
     assert OutboxMessage.objects.count() == 1
-    OneTimeCode.objects.update(created_at=timezone.now() - timedelta(seconds=settings.VIA_OTP_RESEND_SECONDS + 1))
+    OneTimeCode.objects.update(
+        created_at=timezone.now() - timedelta(seconds=settings.VIA_OTP_RESEND_SECONDS + 1)
+    )
     client.post("/accounts/resend/")
     assert OutboxMessage.objects.count() == 2
     second = last_code("ada@example.com")
@@ -165,7 +174,9 @@ def test_verify_without_asking_first_redirects(client):
 
 
 def test_next_is_followed_only_when_local(client):
-    client.post("/accounts/sign-in/", {"identifier": "ada@example.com", "next": "https://evil.example/"})
+    client.post(
+        "/accounts/sign-in/", {"identifier": "ada@example.com", "next": "https://evil.example/"}
+    )
     response = client.post("/accounts/verify/", {"code": last_code("ada@example.com")})
     assert response.url == "/"
     client.post("/accounts/sign-out/")

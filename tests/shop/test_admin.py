@@ -56,10 +56,16 @@ def test_a_sellers_new_listing_is_theirs_and_pending(client):
     response = client.post(
         "/admin/catalog/product/add/",
         {
-            "category": category.pk, "code": "NEW1", "name": "HAND MADE LANTERN",
-            "description": "", "price": "4.20", "stock": "3",
-            "created_at_0": "2026-11-23", "created_at_1": "10:00:00",
-            "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0",
+            "category": category.pk,
+            "code": "NEW1",
+            "name": "HAND MADE LANTERN",
+            "description": "",
+            "price": "4.20",
+            "stock": "3",
+            "created_at_0": "2026-11-23",
+            "created_at_1": "10:00:00",
+            "images-TOTAL_FORMS": "0",
+            "images-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]

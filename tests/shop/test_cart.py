@@ -50,8 +50,14 @@ def test_out_of_stock_product_cannot_be_added(client):
 
 @pytest.mark.parametrize(
     "quantity, message",
-    [("0", "Add at least 1."), ("-2", "Add at least 1."), ("abc", "whole number"),
-     ("1.5", "whole number"), ("100", "At most 99"), ("", "Give a quantity.")],
+    [
+        ("0", "Add at least 1."),
+        ("-2", "Add at least 1."),
+        ("abc", "whole number"),
+        ("1.5", "whole number"),
+        ("100", "At most 99"),
+        ("", "Give a quantity."),
+    ],
 )
 def test_bad_quantities_are_refused_with_a_message(client, product, quantity, message):
     response = add(client, product, quantity)

@@ -98,9 +98,15 @@ def test_filters_price_range_stock_and_category(client):
 def test_sort_orders(client, sort, expected):
     from datetime import datetime, timezone
 
-    ProductFactory(name="A", price=1, popularity=5, created_at=datetime(2010, 12, 1, tzinfo=timezone.utc))
-    ProductFactory(name="B", price=2, popularity=1, created_at=datetime(2011, 1, 20, tzinfo=timezone.utc))
-    ProductFactory(name="C", price=3, popularity=9, created_at=datetime(2011, 1, 5, tzinfo=timezone.utc))
+    ProductFactory(
+        name="A", price=1, popularity=5, created_at=datetime(2010, 12, 1, tzinfo=timezone.utc)
+    )
+    ProductFactory(
+        name="B", price=2, popularity=1, created_at=datetime(2011, 1, 20, tzinfo=timezone.utc)
+    )
+    ProductFactory(
+        name="C", price=3, popularity=9, created_at=datetime(2011, 1, 5, tzinfo=timezone.utc)
+    )
     assert names(client.get("/products/", {"sort": sort})) == expected
 
 
@@ -151,7 +157,9 @@ def test_bad_browsing_input_is_a_message_not_an_error(client, params, message):
     assert any(message in m for m in messages_of(response)), messages_of(response)
 
 
-@pytest.mark.parametrize("q", ['lantern"', "NEAR(a b)", "a OR b", "*", "col:lantern", "'; DROP TABLE x;--"])
+@pytest.mark.parametrize(
+    "q", ['lantern"', "NEAR(a b)", "a OR b", "*", "col:lantern", "'; DROP TABLE x;--"]
+)
 def test_fts_syntax_in_queries_is_harmless(client, q):
     ProductFactory(name="WHITE METAL LANTERN")
     assert client.get("/products/", {"q": q}).status_code == 200
@@ -178,8 +186,9 @@ def test_search_index_follows_renames_and_deletes(client):
 
 
 def test_cached_pages_show_a_stock_change_at_once(client):
-    from via.shop.catalog.models import Product
     from django.utils import timezone
+
+    from via.shop.catalog.models import Product
 
     product = ProductFactory(name="WHITE METAL LANTERN", stock=5, popularity=10)
     listing = client.get("/products/", {"q": "lantern"}).content.decode()
@@ -207,7 +216,9 @@ def test_anonymous_page_cache_gives_each_visitor_a_working_csrf_token():
     token = token_re.search(hit.content.decode()).group(1)
     assert token != token_re.search(miss.content.decode()).group(1)
     assert "__via_csrf_token__" not in hit.content.decode()
-    response = second.post(f"/cart/add/{product.pk}/", {"quantity": 2, "csrfmiddlewaretoken": token})
+    response = second.post(
+        f"/cart/add/{product.pk}/", {"quantity": 2, "csrfmiddlewaretoken": token}
+    )
     assert response.status_code == 302
     assert CartLine.objects.get().quantity == 2
     # With a session now (a cart and a message), the same cached page shows this visitor's own
@@ -217,7 +228,10 @@ def test_anonymous_page_cache_gives_each_visitor_a_working_csrf_token():
     assert page["X-Via-Page-Cache"] == "hit"
     assert '<span class="badge" id="cart-count">2</span>' in body
     assert "is in your cart (2)" in body
-    assert '<span class="badge" id="cart-count">0</span>' in first.get(product.get_absolute_url()).content.decode()
+    assert (
+        '<span class="badge" id="cart-count">0</span>'
+        in first.get(product.get_absolute_url()).content.decode()
+    )
 
 
 def test_cached_pages_never_leak_one_shoppers_header_to_another(client, buyer):

@@ -48,8 +48,10 @@ def test_placing_an_order(buyer_client, buyer):
     assert response.redirect_chain[-1][0] == f"/orders/{order.number}/"
     assert order.status == OrderStatus.PLACED
     assert order.total == Decimal("12.67")
-    assert {(l.product_name, l.quantity, l.unit_price) for l in order.lines.all()} == {
-        ("LANTERN", 3, Decimal("3.39")), ("MUG", 2, Decimal("1.25"))}
+    assert {(line.product_name, line.quantity, line.unit_price) for line in order.lines.all()} == {
+        ("LANTERN", 3, Decimal("3.39")),
+        ("MUG", 2, Decimal("1.25")),
+    }
     lantern.refresh_from_db(), mug.refresh_from_db()
     assert (lantern.stock, mug.stock, lantern.popularity) == (7, 0, 4)
     assert not CartLine.objects.filter(cart__user=buyer).exists()
@@ -87,20 +89,31 @@ def test_short_line_places_nothing_and_says_which_and_how_many(buyer_client, buy
 def test_card_payment_is_recorded_by_the_offline_provider(buyer_client, buyer, product):
     fill_cart(buyer, (product, 1))
     buyer_client.post(
-        "/orders/checkout/", {**SHIPPING, "payment_method": "card", "card_number": "4242 4242 4242 4242"}
+        "/orders/checkout/",
+        {**SHIPPING, "payment_method": "card", "card_number": "4242 4242 4242 4242"},
     )
     payment = Payment.objects.get()
-    assert (payment.provider, payment.status, payment.card_last4) == ("offline-card", "captured", "4242")
+    assert (payment.provider, payment.status, payment.card_last4) == (
+        "offline-card",
+        "captured",
+        "4242",
+    )
     assert payment.reference.startswith("OFF-")
 
 
 @pytest.mark.parametrize(
     "card, message",
-    [("", "Enter a card number"), ("4242 4242 4242 4241", "not valid"), ("12ab", "12 to 19 digits")],
+    [
+        ("", "Enter a card number"),
+        ("4242 4242 4242 4241", "not valid"),
+        ("12ab", "12 to 19 digits"),
+    ],
 )
 def test_bad_card_places_nothing(buyer_client, buyer, product, card, message):
     fill_cart(buyer, (product, 1))
-    response = buyer_client.post("/orders/checkout/", {**SHIPPING, "payment_method": "card", "card_number": card})
+    response = buyer_client.post(
+        "/orders/checkout/", {**SHIPPING, "payment_method": "card", "card_number": card}
+    )
     assert response.status_code == 200 and message in response.content.decode()
     assert not Order.objects.exists()
     product.refresh_from_db()
@@ -108,7 +121,8 @@ def test_bad_card_places_nothing(buyer_client, buyer, product, card, message):
 
 
 @pytest.mark.parametrize(
-    "field, value", [("shipping_name", ""), ("payment_method", "bitcoin"), ("shipping_city", "x" * 500)]
+    "field, value",
+    [("shipping_name", ""), ("payment_method", "bitcoin"), ("shipping_city", "x" * 500)],
 )
 def test_bad_checkout_form_is_refused_with_a_message(buyer_client, buyer, product, field, value):
     fill_cart(buyer, (product, 1))
@@ -126,7 +140,10 @@ def test_empty_cart_cannot_check_out(buyer_client):
 
 def test_cancel_returns_stock_and_refunds(buyer_client, buyer, product):
     fill_cart(buyer, (product, 4))
-    buyer_client.post("/orders/checkout/", {**SHIPPING, "payment_method": "card", "card_number": "4242424242424242"})
+    buyer_client.post(
+        "/orders/checkout/",
+        {**SHIPPING, "payment_method": "card", "card_number": "4242424242424242"},
+    )
     order = Order.objects.get()
     product.refresh_from_db()
     assert product.stock == 6

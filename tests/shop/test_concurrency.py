@@ -29,7 +29,9 @@ SHIPPING = {
 @pytest.fixture(autouse=True)
 def needs_postgresql():
     if connection.vendor != "postgresql":
-        pytest.skip("concurrency test needs PostgreSQL (row locks); it runs in test_on_postgresql.py")
+        pytest.skip(
+            "concurrency test needs PostgreSQL (row locks); it runs in test_on_postgresql.py"
+        )
 
 
 def race(n_buyers: int, stock: int, each_wants: int):

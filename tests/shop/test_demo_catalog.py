@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 ROWS = [
-    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom",
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,"
+    "United Kingdom",
     "536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom",
     "536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850.0,United Kingdom",
     "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,,United Kingdom",
@@ -46,12 +47,20 @@ def media(tmp_path, settings):
 
 def test_rules_applied_to_a_small_file(retail_file, media):
     call_command("load_demo_catalog", path=retail_file, stdout=open("/dev/null", "w"))
-    assert set(Product.objects.values_list("code", flat=True)) == {"85123A", "71053", "22633", "22139"}
+    assert set(Product.objects.values_list("code", flat=True)) == {
+        "85123A",
+        "71053",
+        "22633",
+        "22139",
+    }
     lantern = Product.objects.get(code="71053")
     assert lantern.name == "WHITE METAL LANTERN"
     assert lantern.price == Decimal("3.39")  # the most frequent price, not the last one
     assert lantern.popularity == 6 + 2 + 1
-    assert (lantern.category.parent.name, lantern.category.name) == ("Home & living", "Candles & lights")
+    assert (lantern.category.parent.name, lantern.category.name) == (
+        "Home & living",
+        "Candles & lights",
+    )
     tea = Product.objects.get(code="22139")
     assert tea.name == "RETROSPOT TEA SET CERAMIC 11 PC"  # not the "amazon" adjustment note
     assert tea.category.name == "Tea & coffee"
@@ -72,16 +81,25 @@ def test_rules_applied_to_a_small_file(retail_file, media):
     assert svg.startswith("<svg") and "White Metal Lantern" in svg
 
 
+def row_counts() -> tuple[int, int, int, int]:
+    return (
+        Product.objects.count(),
+        Order.objects.count(),
+        User.objects.count(),
+        Category.objects.count(),
+    )
+
+
 def test_load_is_idempotent_and_reload_starts_afresh(retail_file):
     call_command("load_demo_catalog", path=retail_file, stdout=open("/dev/null", "w"))
-    counts = (Product.objects.count(), Order.objects.count(), User.objects.count(), Category.objects.count())
+    counts = row_counts()
     first_ids = set(Product.objects.values_list("pk", flat=True))
     call_command("load_demo_catalog", path=retail_file, stdout=open("/dev/null", "w"))
-    assert (Product.objects.count(), Order.objects.count(), User.objects.count(), Category.objects.count()) == counts
+    assert row_counts() == counts
     assert set(Product.objects.values_list("pk", flat=True)) == first_ids
     Product.objects.filter(code="71053").update(stock=0, name="CHANGED")
     call_command("load_demo_catalog", path=retail_file, reload=True, stdout=open("/dev/null", "w"))
-    assert (Product.objects.count(), Order.objects.count(), User.objects.count(), Category.objects.count()) == counts
+    assert row_counts() == counts
     assert Product.objects.get(code="71053").name == "WHITE METAL LANTERN"
     assert not set(Product.objects.values_list("pk", flat=True)) & first_ids
 

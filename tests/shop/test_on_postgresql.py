@@ -52,9 +52,24 @@ def test_shop_suite_passes_on_postgresql(tmp_path):
         "VIA_TEST_DB_NAME": f"test_via_shop_{os.getpid()}",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/shop", "-q", "-p", "no:cacheprovider",
-         "--create-db", "-m", "not browser", f"--junitxml={report}"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/shop",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--create-db",
+            "-m",
+            "not browser",
+            f"--junitxml={report}",
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     print(proc.stdout[-4000:], proc.stderr[-2000:])
     assert proc.returncode == 0, proc.stdout[-6000:]

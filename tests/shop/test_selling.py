@@ -34,11 +34,15 @@ def test_seller_ships_with_tracking_and_sees_only_own_orders(client, seller, buy
     client.post(f"/orders/{mine.number}/status/", {"status": "confirmed"})
     response = client.post(f"/orders/{mine.number}/status/", {"status": "shipped"}, follow=True)
     assert any("tracking number" in m for m in messages_of(response))
-    client.post(f"/orders/{mine.number}/status/", {"status": "shipped", "tracking_number": " RM1GB "})
+    client.post(
+        f"/orders/{mine.number}/status/", {"status": "shipped", "tracking_number": " RM1GB "}
+    )
     mine.refresh_from_db()
     assert (mine.status, mine.tracking_number) == (OrderStatus.SHIPPED, "RM1GB")
     # Another seller's order is out of reach.
-    assert client.post(f"/orders/{other.number}/status/", {"status": "confirmed"}).status_code == 404
+    assert (
+        client.post(f"/orders/{other.number}/status/", {"status": "confirmed"}).status_code == 404
+    )
     other.refresh_from_db()
     assert other.status == OrderStatus.PLACED
 
@@ -46,7 +50,10 @@ def test_seller_ships_with_tracking_and_sees_only_own_orders(client, seller, buy
 def test_buyers_cannot_handle_orders(buyer_client, buyer):
     order = order_of(buyer, ProductFactory())
     assert buyer_client.get("/orders/selling/").status_code == 403
-    assert buyer_client.post(f"/orders/{order.number}/status/", {"status": "delivered"}).status_code == 403
+    assert (
+        buyer_client.post(f"/orders/{order.number}/status/", {"status": "delivered"}).status_code
+        == 403
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.PLACED
 

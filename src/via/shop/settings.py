@@ -27,7 +27,9 @@ def env_flag(name: str, default: bool) -> bool:
 DEBUG = env_flag("VIA_DEBUG", True)
 # Local development only; any real deployment sets VIA_SECRET_KEY.
 SECRET_KEY = os.environ.get("VIA_SECRET_KEY", "via-local-development-key-not-for-production")
-ALLOWED_HOSTS = [h for h in os.environ.get("VIA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("VIA_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h
+]
 
 INSTALLED_APPS = [
     # First, so that its runserver (TCP_NODELAY) wins over staticfiles' own.
@@ -102,7 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -114,7 +118,9 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 # With a shared cache (Redis), sessions are read from it and written through to the database;
 # a per-process memory cache could serve one worker a stale session, so then the database only.
 SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
 )
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
@@ -136,7 +142,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The shop's own knobs.
 VIA_MESSAGE_SENDER = os.environ.get("VIA_MESSAGE_SENDER", "via.shop.accounts.senders.OutboxSender")
-VIA_CARD_PROVIDER = os.environ.get("VIA_CARD_PROVIDER", "via.shop.orders.payments.OfflineCardProvider")
+VIA_CARD_PROVIDER = os.environ.get(
+    "VIA_CARD_PROVIDER", "via.shop.orders.payments.OfflineCardProvider"
+)
 VIA_OTP_TTL_SECONDS = 300
 VIA_OTP_MAX_ATTEMPTS = 5
 VIA_OTP_RESEND_SECONDS = int(os.environ.get("VIA_OTP_RESEND_SECONDS", "60"))

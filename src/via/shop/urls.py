@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+
 def media(request, path):
     return serve(request, path, document_root=settings.MEDIA_ROOT)
 

@@ -22,5 +22,13 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 @admin.register(OneTimeCode)
 class OneTimeCodeAdmin(admin.ModelAdmin):
     list_display = ("identifier", "channel", "created_at", "expires_at", "attempts", "used_at")
-    readonly_fields = ("identifier", "channel", "code_hash", "salt", "created_at", "expires_at",
-                       "attempts", "used_at")
+    readonly_fields = (
+        "identifier",
+        "channel",
+        "code_hash",
+        "salt",
+        "created_at",
+        "expires_at",
+        "attempts",
+        "used_at",
+    )

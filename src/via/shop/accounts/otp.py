@@ -39,7 +39,9 @@ class IssueResult:
 
 
 def hash_code(code: str, salt: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), (salt + code).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.SECRET_KEY.encode(), (salt + code).encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def issue_code(identifier: str, channel: str) -> IssueResult:

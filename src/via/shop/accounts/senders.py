@@ -22,7 +22,9 @@ class OutboxSender:
     """Writes each message to the OutboxMessage table and to the console log."""
 
     def send(self, channel: str, recipient: str, subject: str, body: str) -> None:
-        OutboxMessage.objects.create(channel=channel, recipient=recipient, subject=subject, body=body)
+        OutboxMessage.objects.create(
+            channel=channel, recipient=recipient, subject=subject, body=body
+        )
         log.info("outbox %s to %s: %s", channel, recipient, body)
 
 

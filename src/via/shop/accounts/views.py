@@ -110,6 +110,4 @@ def profile(request):
 def outbox(request):
     if not settings.DEBUG:
         raise Http404("The outbox page exists only in DEBUG.")
-    return render(
-        request, "accounts/outbox.html", {"outbox": OutboxMessage.objects.all()[:100]}
-    )
+    return render(request, "accounts/outbox.html", {"outbox": OutboxMessage.objects.all()[:100]})

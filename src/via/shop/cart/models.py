@@ -42,7 +42,9 @@ class CartLine(models.Model):
         ordering = ["added_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["cart", "product"], name="one_line_per_product"),
-            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="cart_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="cart_line_quantity_positive"
+            ),
         ]
 
     def __str__(self) -> str:

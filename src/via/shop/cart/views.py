@@ -16,7 +16,11 @@ def detail(request):
     if cart is not None:
         for note in services.refresh_against_stock(cart):
             messages.warning(request, note)
-    lines = list(cart.lines.select_related("product").prefetch_related("product__images")) if cart else []
+    lines = (
+        list(cart.lines.select_related("product").prefetch_related("product__images"))
+        if cart
+        else []
+    )
     return render(request, "cart/detail.html", {"cart": cart, "lines": lines})
 
 

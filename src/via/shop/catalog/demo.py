@@ -22,7 +22,8 @@ import gzip
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,7 +44,17 @@ from .models import Category, Product, ProductImage, ProductStatus
 
 RETAIL_FILE = "retail/online_retail_2010-12_2011-01.csv.gz"
 NON_PRODUCT_CODES = {
-    "POST", "DOT", "M", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS", "B",
+    "POST",
+    "DOT",
+    "M",
+    "C2",
+    "D",
+    "S",
+    "BANK CHARGES",
+    "AMAZONFEE",
+    "CRUK",
+    "PADS",
+    "B",
 }
 SELLERS = (
     ("demo-seller-home", "Hearts & Home Ltd", ("Home & living", "Garden & outdoor")),
@@ -135,10 +146,19 @@ def wipe() -> None:
         User.objects.filter(is_demo=True).delete()
 
 
-def load(path: Path | None = None, reload: bool = False, draw_images: bool = True, log=print) -> LoadReport:
+def load(
+    path: Path | None = None, reload: bool = False, draw_images: bool = True, log=print
+) -> LoadReport:
     if is_loaded() and not reload:
-        return LoadReport(Product.objects.count(), Category.objects.count(), 0, 0,
-                          Order.objects.count(), 0, skipped=True)
+        return LoadReport(
+            Product.objects.count(),
+            Category.objects.count(),
+            0,
+            0,
+            Order.objects.count(),
+            0,
+            skipped=True,
+        )
     path = path or retail_path()
     if not path.exists():
         raise FileNotFoundError(f"demo data not found at {path}; set VIA_DATA to the data folder")
@@ -157,10 +177,19 @@ def load(path: Path | None = None, reload: bool = False, draw_images: bool = Tru
             cursor.execute("ANALYZE")
     if draw_images:
         draw_product_images(Product.objects.select_related("category__parent"))
-    log(f"demo catalog: {len(products)} products, {len(categories)} categories, "
-        f"{len(set(sellers.values()))} sellers, {len(customers)} customer accounts, {n_orders} past orders "
-        f"({n_lines} lines) from {path}")
-    return LoadReport(len(products), len(categories), len(set(sellers.values())), len(customers), n_orders, n_lines)
+    log(
+        f"demo catalog: {len(products)} products, {len(categories)} categories, "
+        f"{len(set(sellers.values()))} sellers, {len(customers)} customer accounts, "
+        f"{n_orders} past orders ({n_lines} lines) from {path}"
+    )
+    return LoadReport(
+        len(products),
+        len(categories),
+        len(set(sellers.values())),
+        len(customers),
+        n_orders,
+        n_lines,
+    )
 
 
 def _create_categories() -> dict[tuple[str, str], Category]:
@@ -169,7 +198,10 @@ def _create_categories() -> dict[tuple[str, str], Category]:
         top = Category.objects.create(name=top_name, slug=slugify(top_name), position=position)
         for sub_position, sub_name in enumerate(subs):
             sub = Category.objects.create(
-                name=sub_name, slug=slugify(f"{top_name} {sub_name}"), parent=top, position=sub_position
+                name=sub_name,
+                slug=slugify(f"{top_name} {sub_name}"),
+                parent=top,
+                position=sub_position,
             )
             result[(top_name, sub_name)] = sub
         result[(top_name, "")] = top
@@ -226,11 +258,17 @@ def _create_products(facts, categories, sellers) -> dict[str, Product]:
 
 def _create_customers(rows) -> dict[str, User]:
     ids = sorted({r["CustomerID"].split(".")[0] for r in rows if r["CustomerID"].strip()})
-    existing = set(User.objects.filter(username__startswith="customer-").values_list("username", flat=True))
+    existing = set(
+        User.objects.filter(username__startswith="customer-").values_list("username", flat=True)
+    )
     User.objects.bulk_create(
         [
-            User(username=f"customer-{cid}", email=f"customer-{cid}@demo.via.local", is_demo=True,
-                 password="!")
+            User(
+                username=f"customer-{cid}",
+                email=f"customer-{cid}@demo.via.local",
+                is_demo=True,
+                password="!",
+            )
             for cid in ids
             if f"customer-{cid}" not in existing
         ],
@@ -279,8 +317,13 @@ def _create_orders(rows, products, customers) -> tuple[int, int]:
     Order.objects.bulk_create(orders, batch_size=500)
     ids = dict(Order.objects.filter(is_demo=True).values_list("number", "id"))
     order_lines = [
-        OrderLine(order_id=ids[number], product=product, product_name=product.name,
-                  unit_price=price, quantity=quantity)
+        OrderLine(
+            order_id=ids[number],
+            product=product,
+            product_name=product.name,
+            unit_price=price,
+            quantity=quantity,
+        )
         for number, lines in lines_by_number.items()
         for product, quantity, price in lines
     ]
@@ -294,8 +337,12 @@ def draw_product_images(products) -> int:
     existing = set(ProductImage.objects.values_list("product_id", flat=True))
     for product in products:
         name = f"products/{slugify(product.code) or product.pk}.svg"
-        svg = product_svg(product.name, product.category.parent.name if product.category.parent_id
-                          else product.category.name, product.category.name, product.code)
+        svg = product_svg(
+            product.name,
+            product.category.parent.name if product.category.parent_id else product.category.name,
+            product.category.name,
+            product.code,
+        )
         if default_storage.exists(name):
             default_storage.delete(name)
         default_storage.save(name, ContentFile(svg.encode("utf-8")))
@@ -309,7 +356,8 @@ def draw_product_images(products) -> int:
 def ensure_images() -> int:
     """Redraw pictures whose files are missing (e.g. var/media was deleted)."""
     missing = [
-        img.product for img in ProductImage.objects.select_related("product__category__parent")
+        img.product
+        for img in ProductImage.objects.select_related("product__category__parent")
         if not default_storage.exists(img.image.name)
     ]
     return draw_product_images(missing) if missing else 0

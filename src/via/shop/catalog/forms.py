@@ -54,7 +54,9 @@ class ProductFilterForm(forms.Form):
         error_messages={"invalid_choice": "Unknown sort order; showing the default."},
     )
     page = forms.IntegerField(
-        required=False, min_value=1, max_value=10_000,
+        required=False,
+        min_value=1,
+        max_value=10_000,
         error_messages={
             "invalid": "Page must be a whole number.",
             "min_value": "Pages start at 1.",

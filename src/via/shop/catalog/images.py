@@ -53,7 +53,7 @@ def product_svg(name: str, category: str, subcategory: str, code: str) -> str:
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 400" width="400" height="400" '
         f'role="img" aria-label="{escape(name, {chr(34): "&quot;"})}">'
         f'<rect width="400" height="400" fill="{bg}"/>'
-        f'{motif.format(fg=fg)}{text}'
+        f"{motif.format(fg=fg)}{text}"
         f'<text x="388" y="390" text-anchor="end" font-size="12" font-family="monospace" '
         f'fill="{fg}">{escape(code)}</text></svg>'
     )

@@ -7,9 +7,9 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.functional import SimpleLazyObject
 
 from .caching import TIMEOUT_SECONDS, catalog_stamp
-from .pagecache import shared_page_cache
 from .forms import SORTS, ProductFilterForm
 from .models import Category, Product
+from .pagecache import shared_page_cache
 from .search import ranked_search, search, search_terms
 
 
@@ -39,7 +39,9 @@ def _filtered(request, category: Category | None):
                 for error in errors:
                     messages.error(request, error)
             # Keep the fields that were fine, drop the bad ones.
-            data = {k: v for k, v in getattr(form, "cleaned_data", {}).items() if k not in form.errors}
+            data = {
+                k: v for k, v in getattr(form, "cleaned_data", {}).items() if k not in form.errors
+            }
             if "__all__" in form.errors:  # min above max: ignore the price range
                 data.pop("min_price", None)
                 data.pop("max_price", None)
@@ -100,7 +102,9 @@ def product_list(request):
 def category(request, slug: str):
     cat = get_object_or_404(Category.objects.select_related("parent"), slug=slug)
     context = _filtered(request, cat)
-    context["subcategories"] = cat.children.all() if cat.parent_id is None else cat.parent.children.all()
+    context["subcategories"] = (
+        cat.children.all() if cat.parent_id is None else cat.parent.children.all()
+    )
     return render(request, "catalog/list.html", context)
 
 
@@ -119,6 +123,10 @@ def product(request, pk: int):
     return render(
         request,
         "catalog/product.html",
-        {"product": item, "related": related, "stamp": catalog_stamp(),
-         "cache_seconds": TIMEOUT_SECONDS},
+        {
+            "product": item,
+            "related": related,
+            "stamp": catalog_stamp(),
+            "cache_seconds": TIMEOUT_SECONDS,
+        },
     )

@@ -38,4 +38,8 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     readonly_fields = ("status", "total")
     inlines = [OrderLineInline, PaymentInline]
-    actions = [_move(OrderStatus.CONFIRMED), _move(OrderStatus.DELIVERED), _move(OrderStatus.CANCELLED)]
+    actions = [
+        _move(OrderStatus.CONFIRMED),
+        _move(OrderStatus.DELIVERED),
+        _move(OrderStatus.CANCELLED),
+    ]

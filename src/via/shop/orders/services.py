@@ -20,7 +20,7 @@ from django.utils import timezone
 from via.shop.cart.models import Cart
 from via.shop.catalog.models import Product, ProductStatus
 
-from .models import Order, OrderLine, OrderStatus, Payment, PaymentMethod, TRANSITIONS
+from .models import TRANSITIONS, Order, OrderLine, OrderStatus, Payment, PaymentMethod
 from .payments import get_card_provider
 
 
@@ -86,9 +86,7 @@ def place_order(
         shortages = []
         for product_id, quantity in wanted.items():
             product = products.get(product_id)
-            available = (
-                product.stock if product and product.status == ProductStatus.APPROVED else 0
-            )
+            available = product.stock if product and product.status == ProductStatus.APPROVED else 0
             if quantity > available:
                 name = product.name if product else f"product {product_id}"
                 shortages.append(Shortage(product_id, name, quantity, available))

@@ -10,8 +10,8 @@ from via.shop.cart.services import get_cart, refresh_against_stock
 
 from .forms import CheckoutForm, StatusForm
 from .models import Order
-from .selling import orders_for
 from .payments import PaymentDeclined
+from .selling import orders_for
 from .services import (
     CheckoutError,
     InvalidTransition,
@@ -35,11 +35,15 @@ def checkout(request):
         if form.is_valid():
             data = form.cleaned_data
             shipping = ShippingDetails(
-                data["shipping_name"], data["shipping_address"], data["shipping_city"],
+                data["shipping_name"],
+                data["shipping_address"],
+                data["shipping_city"],
                 data["shipping_country"],
             )
             try:
-                order = place_order(cart, shipping, data["payment_method"], data.get("card_number", ""))
+                order = place_order(
+                    cart, shipping, data["payment_method"], data.get("card_number", "")
+                )
             except OutOfStock as exc:
                 shortages = exc.shortages
                 messages.error(request, "Your order was not placed: some items are short.")
@@ -89,7 +93,9 @@ def cancel(request, number: str):
     except InvalidTransition as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Order {order.number} is cancelled; its items are back in stock.")
+        messages.success(
+            request, f"Order {order.number} is cancelled; its items are back in stock."
+        )
     return redirect("orders:detail", number=number)
 
 

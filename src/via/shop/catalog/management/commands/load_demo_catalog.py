@@ -11,8 +11,11 @@ class Command(BaseCommand):
     help = "Load the demo catalog from shared/data/retail (idempotent; --reload starts afresh)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--reload", action="store_true",
-                            help="wipe catalog, orders, carts and demo accounts, then load again")
+        parser.add_argument(
+            "--reload",
+            action="store_true",
+            help="wipe catalog, orders, carts and demo accounts, then load again",
+        )
         parser.add_argument("--path", type=Path, default=None, help="the retail CSV.gz file")
 
     def handle(self, *args, reload=False, path=None, **options):
