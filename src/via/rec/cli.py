@@ -240,6 +240,7 @@ def benchmark_chart(records: list[dict], path: Path) -> None:
 
 def cmd_benchmark(args) -> int:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started += f", 1-minute load average {os.getloadavg()[0]:.1f} at the start (times grow with it)"
     for spec in args.models:
         if spec.partition(":")[0] not in REGISTRY:
             raise SystemExit(f"unknown model {spec!r}; known: {', '.join(sorted(REGISTRY))}")
