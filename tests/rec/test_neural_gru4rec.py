@@ -76,7 +76,8 @@ def test_adagrad_momentum_updates_only_the_touched_rows():
         )
         for optimizer in optimizers:
             optimizer.step()
-    # by hand: acc = g^2 then 2 g^2; m1 = -lr g / sqrt(g^2 + eps); m2 = 0.5 m1 - lr g / sqrt(2 g^2 + eps)
+    # by hand: acc = g^2, then 2 g^2; m1 = -lr g / sqrt(g^2 + eps);
+    # m2 = 0.5 m1 - lr g / sqrt(2 g^2 + eps); the row moves by m1 + m2
     g = grads[0][[1, 3]]
     m1 = -0.1 * g / torch.sqrt(g * g + 1e-6)
     m2 = 0.5 * m1 - 0.1 * g / torch.sqrt(2 * g * g + 1e-6)

@@ -24,8 +24,9 @@ Departures and choices the thesis leaves open (each one a constructor argument):
   covers the item rows 1..n, not the padding row; eps = 1e-8.
 - Validation: when `fit` gets no validation sessions it cuts the last `valid_fraction` (10%) of
   the training sessions (file order = time order) with `via.rec.data.protocol.validation_split`
-  and trains on the rest, as Keras' `validation_split` takes the end of the data. The monitored loss is the validation
-  cross-entropy (without the regulariser), and the weights of the best epoch are kept.
+  and trains on the rest, as Keras' `validation_split` takes the end of the data. The monitored
+  loss is the validation cross-entropy (without the regulariser), and the weights of the best
+  epoch are kept.
 - Initialisation follows Keras' defaults: embedding U(-0.05, 0.05), Glorot-uniform input and
   dense kernels, orthogonal recurrent kernel, zero biases with forget-gate bias 1; Adam eps 1e-7.
 - The dense layer has n + 1 outputs, as a Keras model over ids 0..n would: the padding class 0
