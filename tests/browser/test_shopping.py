@@ -82,6 +82,7 @@ def test_two_shoppers_search_buy_and_race(live_server, browser, demo_catalog, sc
     b.goto(url + lantern.get_absolute_url())
     b.get_by_label("Quantity").fill("3")
     b.get_by_role("button", name="Add to cart").click()
+    b.locator("#add-result .messages").wait_for()  # htmx answered in place
     b.goto(url + "/cart/")
     b.get_by_role("link", name="Checkout").click()
     sign_up(b, "grace@example.com")
@@ -94,11 +95,15 @@ def test_two_shoppers_search_buy_and_race(live_server, browser, demo_catalog, sc
     screenshot(a, "product")
     a.get_by_label("Quantity").fill("2")
     a.get_by_role("button", name="Add to cart").click()
-    assert "is in your cart (2)" in a.locator(".messages").inner_text()
+    # htmx: the answer comes in place and the header's cart count changes without a reload.
+    a.locator("#add-result .messages").wait_for()
+    assert "is in your cart (2)" in a.locator("#add-result").inner_text()
+    assert a.locator("#cart-count").inner_text() == "2"
     a.get_by_placeholder("Search lanterns, mugs, cards…").fill("mug")
     a.get_by_role("button", name="Search").click()
     a.locator(".card a").first.click()
     a.get_by_role("button", name="Add to cart").click()
+    a.locator("#add-result .messages").wait_for()
     a.goto(url + "/cart/")
     assert a.locator("#cart-count").inner_text() == "3"
     assert a.locator("table.cart tbody tr").count() == 2

@@ -120,3 +120,16 @@ def test_session_cart_merges_into_account_cart_at_sign_in(client):
     assert not Cart.objects.filter(pk=anonymous_cart_id).exists()
     assert any("Only 4 of “MUG” in stock" in m for m in messages_of(response))
     assert client.get("/cart/").context["cart_count"] == 6
+
+
+def test_htmx_add_answers_with_the_message_and_the_new_count(client, product):
+    add(client, product, 1)
+    response = client.post(f"/cart/add/{product.pk}/", {"quantity": 2}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f"“{product.name}” is in your cart (3)." in body
+    assert '<span class="badge" id="cart-count" hx-swap-oob="true">3</span>' in body
+    # The message was shown in place, so it does not come back on the next page.
+    assert "is in your cart" not in client.get("/cart/").content.decode()
+    bad = client.post(f"/cart/add/{product.pk}/", {"quantity": "x"}, HTTP_HX_REQUEST="true")
+    assert "whole number" in bad.content.decode() and CartLine.objects.get().quantity == 3

@@ -46,6 +46,9 @@ def add(request, product_id: int):
             messages.success(request, f"“{product.name}” is in your cart ({change.quantity}).")
     else:
         _report(request, form, None, product)
+    if request.headers.get("HX-Request"):
+        # htmx: answer with the messages and the new cart count, and stay on the page.
+        return render(request, "cart/_added.html")
     next_url = request.POST.get("next")
     if not (next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()})):
         next_url = product.get_absolute_url()
