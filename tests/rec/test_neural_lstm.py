@@ -3,6 +3,8 @@ resumable checkpoints, on real training runs over a small synthetic log."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,17 @@ def test_save_and_load_give_identical_scores(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.scores(prefixes), fitted.scores(prefixes))
 
 
+def test_device_is_checked(train):
+    model = ThesisLSTM(**SMALL, n_epochs=1, device="auto", verbose=False).fit(train)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(model.module.parameters()).device.type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            ThesisLSTM(**SMALL, device="cuda", verbose=False).fit(train)
+    with pytest.raises(ValueError, match="device must be"):
+        ThesisLSTM(**SMALL, device="tpu", verbose=False).fit(train)
+
+
 def test_registry_builds_the_lstm():
     model = create_model("lstm")
     assert isinstance(model, ThesisLSTM)
@@ -125,7 +138,9 @@ def test_resumed_training_continues_exactly(train, tmp_path, capsys):
     straight = ThesisLSTM(**params, n_epochs=4, verbose=False).fit(train)
     ThesisLSTM(**params, n_epochs=2, verbose=False).fit(train, checkpoint_dir=tmp_path)
     resumed = ThesisLSTM(**params, n_epochs=4).fit(train, checkpoint_dir=tmp_path)
-    assert "resumed" in capsys.readouterr().err
+    progress = capsys.readouterr().err
+    assert "resumed" in progress and "epoch 2/" not in progress
+    assert re.search(r"lstm epoch 4/4: loss \d+\.\d+ \| [\d,]+ prefixes/s \| \d+\.\d s", progress)
     assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
     assert [r["valid_loss"] for r in resumed.history_] == [
         r["valid_loss"] for r in straight.history_

@@ -37,11 +37,15 @@ def resolve_device(device: str) -> torch.device:
     """`cpu` (the default), `cuda`/`cuda:N` when present, or `auto` (CUDA if present, else CPU)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    expected = f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(expected) from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(expected)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for, but this machine has no CUDA device")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     return resolved
 
 
