@@ -116,3 +116,10 @@ def test_benchmark_reader_reports_bad_line(tmp_path):
     (tmp_path / "test.txt").write_text("1 2\n")
     with pytest.raises(MalformedInputError, match=r"train.txt:2: item id 'x' is not an integer"):
         load_benchmark(tmp_path)
+
+
+def test_empty_training_file_is_refused(tmp_path):
+    (tmp_path / "train.txt").write_text("")
+    (tmp_path / "test.txt").write_text("1 2\n")
+    with pytest.raises(ValueError, match="no training sessions"):
+        load_benchmark(tmp_path)

@@ -105,6 +105,8 @@ def load_benchmark(name: str | Path, errors: RowErrors | None = None) -> Session
 
     train_raw, train_offsets = _concat(read_session_lines(find("train"), errors))
     test_raw, test_offsets = _concat(read_session_lines(find("test"), errors))
+    if not len(train_raw):
+        raise ValueError(f"{find('train')}: no training sessions")
     item_ids = np.unique(train_raw)
     train_items = np.searchsorted(item_ids, train_raw) + 1
     position = np.searchsorted(item_ids, test_raw)
