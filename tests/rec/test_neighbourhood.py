@@ -19,7 +19,7 @@ def reference_scores(model, train, prefix, n_items):
     length = len(prefix)
     last_pos = {item: p for p, item in enumerate(prefix, start=1)}
     items = set(prefix)
-    candidates = [i for i, s in enumerate(sessions) if items & set(s)]
+    candidates = [i for i, s in enumerate(sessions) if items & set(s)]  # any shared item
     if model.sample_size:
         candidates = sorted(candidates)[-model.sample_size :]  # most recent = latest in file
     name = model.name
@@ -43,6 +43,8 @@ def reference_scores(model, train, prefix, n_items):
         else:
             norm = math.sqrt(sum(w * w for w in weights.values()))
             sim = sum(weights[i] for i in shared) / (norm * math.sqrt(len(n_set)))
+            if model.lambda_snh is not None:  # recency in training sessions (file order)
+                sim *= math.exp(-(len(sessions) - c) / model.lambda_snh)
         neighbours.append((sim, c))
     neighbours.sort(key=lambda x: (-x[0], -x[1]))  # ties: more recent session first
     neighbours = [x for x in neighbours[: model.k] if x[0] > 0]
@@ -82,6 +84,9 @@ def random_sessions(rng, n_sessions, n_items, max_len=6):
         VSKNN(k=50, sample_size=0, idf_weighting=2.0),
         STAN(k=6, sample_size=15, lambda_spw=1.5, lambda_inh=2.0),
         STAN(k=50, sample_size=0),
+        # weights that underflow to 0 must not shrink the candidate sample
+        STAN(k=6, sample_size=15, lambda_spw=1e-05, lambda_inh=2.0),
+        STAN(k=4, sample_size=8, lambda_spw=1e-05, lambda_snh=30.0),
     ],
     ids=lambda m: f"{m.name}-k{m.k}-m{m.sample_size}",
 )

@@ -140,13 +140,23 @@ class SessionNeighbourhood(SessionModel):
         batch = len(prefixes)
         query = _Query(prefixes, self.n_items)
         weights = self._query_weights(query)
-        query_matrix = sp.csr_matrix(
-            (weights, (query.row, query.item)), shape=(batch, n), dtype=np.float64
-        )
         query_norm = np.sqrt(np.bincount(query.row, weights=weights**2, minlength=batch))
-        # Σ_{i ∈ s ∩ n} w_i for every training session n sharing an item with the prefix
-        overlap = (query_matrix @ self._item_sessions).tocsr()
-        overlap.sort_indices()
+        # Candidates are all training sessions sharing an item with the prefix, whatever the
+        # weights (a weight can underflow to 0 or be negative). The product of the weights
+        # shifted to >= 1 has exactly the structure of the binary product; subtracting
+        # shift x |s ∩ n| leaves Σ_{i ∈ s ∩ n} w_i for every candidate.
+        shift = 1.0 - min(0.0, float(weights.min(initial=0.0)))
+        shape = (batch, n)
+        shared = (sp.csr_matrix((np.ones(len(weights)), (query.row, query.item)), shape=shape)
+                  @ self._item_sessions).tocsr()
+        shifted = (sp.csr_matrix((weights + shift, (query.row, query.item)), shape=shape)
+                   @ self._item_sessions).tocsr()
+        shared.sort_indices()
+        shifted.sort_indices()
+        if shared.nnz != shifted.nnz or not np.array_equal(shared.indices, shifted.indices):
+            raise AssertionError("weighted and binary candidate sets differ")  # cannot happen
+        overlap = shifted
+        overlap.data = shifted.data - shift * shared.data
         counts = np.diff(overlap.indptr)
         rows = np.repeat(np.arange(batch, dtype=np.int64), counts)
         sessions = overlap.indices.astype(np.int64)
