@@ -99,3 +99,15 @@ def test_tune_uses_a_validation_split_and_reports_the_best(small_benchmark, tmp_
     assert report["best"] == best["params"]
     # 10% of 15,000 training sessions, minus those emptied by the unseen-item filter
     assert all(r["metrics"]["cases"] < 15000 for r in report["runs"])
+
+
+def test_benchmark_with_other_cutoffs_still_reports_at_20(small_benchmark, tmp_path):
+    out = tmp_path / "b.md"
+    via("benchmark", "--data", small_benchmark, "--models", "pop", "--k", "5", "10", "--out", out)
+    assert "HR@20" in out.read_text()
+
+
+def test_bad_param_is_a_message_not_a_traceback(small_benchmark):
+    proc = via("evaluate", "--model", "stan", "--data", small_benchmark, "--param", "kk=3", check=False)
+    assert proc.returncode == 1
+    assert "stan has no hyperparameter kk" in proc.stderr and "Traceback" not in proc.stderr

@@ -118,3 +118,14 @@ def test_presets_are_valid_constructor_arguments():
     assert preset_params("published", "unknown-data", "stan") == {}
     with pytest.raises(ValueError, match="unknown preset"):
         preset_params("mine", "diginetica", "stan")
+
+
+def test_bad_hyperparameters_are_named():
+    with pytest.raises(ValueError, match="stan has no hyperparameter kk; it takes: k, sample_size"):
+        create_model("stan", kk=3)
+
+
+def test_evaluate_refuses_items_outside_the_catalog():
+    model = create_model("pop").fit(Sessions.from_lists([[1, 2, 3]]))
+    with pytest.raises(ValueError, match="item id 9, but the model knows items 1..3"):
+        evaluate(model, Sessions.from_lists([[1, 9]]))

@@ -1,6 +1,7 @@
 """Readers on real slices of ../shared/data/raw, and malformed logs."""
 
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -122,4 +123,13 @@ def test_empty_training_file_is_refused(tmp_path):
     (tmp_path / "train.txt").write_text("")
     (tmp_path / "test.txt").write_text("1 2\n")
     with pytest.raises(ValueError, match="no training sessions"):
+        load_benchmark(tmp_path)
+
+
+@pytest.mark.parametrize("field,reason", [("--5", "is not an integer"), ("-4", "is negative"),
+                                          ("1_000", "is not an integer"), ("+4", "is not an integer")])
+def test_benchmark_ids_are_plain_digits(tmp_path, field, reason):
+    (tmp_path / "train.txt").write_text(f"1 2\n3 {field}\n")
+    (tmp_path / "test.txt").write_text("1 2\n")
+    with pytest.raises(MalformedInputError, match=re.escape(f"train.txt:2: item id '{field}' {reason}")):
         load_benchmark(tmp_path)

@@ -413,6 +413,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if hasattr(args, "k") and 20 not in args.k and args.command in ("benchmark", "tune"):
+        args.k = sorted(set(args.k) | {20})  # the reports and the default selection use @20
+    if args.command == "tune":
+        metric, _, cut = args.metric.partition("@")
+        if metric not in ("HR", "MRR", "NDCG", "Coverage", "Popularity") or not cut.isdigit():
+            raise SystemExit(f"--metric must look like MRR@20 or HR@10, got {args.metric!r}")
+        if int(cut) not in args.k:
+            args.k = sorted(set(args.k) | {int(cut)})
     if args.command == "preprocess":
         if len(args.raw) < 2:
             raise SystemExit("preprocess needs at least one RAW file and the OUT folder")
@@ -423,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MalformedInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print("use --on-error skip to skip malformed rows (they are counted and listed)", file=sys.stderr)
+        if args.command == "preprocess":
+            print("use --on-error skip to skip malformed rows (they are counted and listed)",
+                  file=sys.stderr)
         return 1
     except (ModelFileError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -77,8 +77,13 @@ def evaluate(
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"cut-offs must be positive integers, got {ks}")
-    cases = all_prefixes(test, max_length=max_length)
     n_items = model.n_items
+    if test.max_item() > n_items:
+        raise ValueError(
+            f"test sessions hold item id {test.max_item()}, but the model knows items 1..{n_items}; "
+            "map unknown items to 0"
+        )
+    cases = all_prefixes(test, max_length=max_length)
     kmax = min(max(ks), n_items)
     ranks = np.empty(len(cases), dtype=np.int64)
     seen = {k: np.zeros(n_items + 1, dtype=bool) for k in ks}

@@ -62,17 +62,12 @@ def read_session_lines(path: str | Path, errors: RowErrors | None = None) -> lis
             if not fields:
                 errors.add(MalformedRow(path, line_number, "empty line; expected item ids"))
                 continue
-            try:
-                ids = np.array([int(f) for f in fields], dtype=np.int64)
-            except ValueError:
-                bad = next(f for f in fields if not f.lstrip("-").isdigit())
-                errors.add(MalformedRow(path, line_number, f"item id {bad!r} is not an integer"))
+            bad = next((f for f in fields if not (f.isascii() and f.isdigit())), None)
+            if bad is not None:
+                reason = "is negative" if bad[1:].isdigit() and bad[0] == "-" else "is not an integer"
+                errors.add(MalformedRow(path, line_number, f"item id {bad!r} {reason}"))
                 continue
-            if ids.min() < 0:
-                errors.add(
-                    MalformedRow(path, line_number, f"item id {ids.min()} is negative")
-                )
-                continue
+            ids = np.array([int(f) for f in fields], dtype=np.int64)
             sessions.append(ids)
     return sessions
 

@@ -29,7 +29,18 @@ def get_model_class(name: str) -> type[SessionModel]:
 
 
 def create_model(name: str, **params) -> SessionModel:
-    return get_model_class(name)(**params)
+    """A model by registry name, with hyperparameters checked by name."""
+    cls = get_model_class(name)
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        raise ValueError(
+            f"{name} has no hyperparameter {', '.join(unknown)}; "
+            f"it takes: {', '.join(cls.param_names())}"
+        )
+    try:
+        return cls(**params)
+    except TypeError as exc:  # e.g. a string where a number is expected
+        raise ValueError(f"bad hyperparameter value for {name}: {exc}") from exc
 
 
 __all__ = ["REGISTRY", "ModelFileError", "SessionModel", "create_model", "get_model_class"]

@@ -129,7 +129,10 @@ class SessionModel(ABC):
         model_cls = get_model_class(config["model"])
         if cls is not SessionModel and not issubclass(model_cls, cls):
             raise ModelFileError(f"{directory} holds a {config['model']!r} model, not {cls.name!r}")
-        model = model_cls(**config["params"])
+        try:
+            model = model_cls(**config["params"])
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{directory}/config.json: bad hyperparameters ({exc})") from exc
         model.n_items = int(config["n_items"])
         model._load_weights(directory)
         return model

@@ -1,14 +1,16 @@
 """Item-KNN: the item-to-item baseline of Hidasi et al., "Session-based Recommendations with
 Recurrent Neural Networks" (ICLR 2016), section 4.1.
 
-Two items are similar when they occur in the same sessions. As in the GRU4Rec authors' baseline
-code, similarity is the co-occurrence count regularised against rare items,
+Two items are similar when they occur in the same sessions: the cosine similarity of their
+session-occurrence vectors, regularised against rare items,
 
     sim(i, j) = |S_i ∩ S_j| / ((|S_i| + λ)^α · (|S_j| + λ)^(1-α)),
 
-with S_i the training sessions that contain item i, λ = 20 and α = 0.5 (α = 0.5 is the cosine
-similarity of the session-occurrence vectors, shrunk by λ). Each item keeps its `n_sims` most
-similar items; a session is scored by the similarities of its last item only.
+with S_i the training sessions that contain item i, λ = 20 and α = 0.5 (α = 0.5 is the cosine,
+shrunk by λ). Departure: the GRU4Rec authors' baseline code counts clicks (an item clicked twice
+in a session counts twice in its support and its co-occurrences); this one counts sessions, as
+the paper's "vector of their sessions" reads. Each item keeps its `n_sims` most similar items; a
+session is scored by the similarities of its last item only.
 """
 
 from __future__ import annotations

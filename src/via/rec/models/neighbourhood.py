@@ -236,6 +236,8 @@ class SKNN(SessionNeighbourhood):
         super().__init__(k, sample_size, popularity_fallback)
 
 
+# As in session-rec's VMContextKNN, including its quirks: "linear" gives negative weights to
+# clicks more than 10 back (query) and to steps 11..100 (score).
 VSKNN_QUERY_WEIGHTS = {
     "same": lambda p, l: np.ones_like(p),
     "div": lambda p, l: p / l,
