@@ -141,7 +141,7 @@ def test_category_rules(name, category, subcategory):
 def test_real_retail_file(media):
     path = Path(settings.DATA_DIR) / "retail/online_retail_2010-12_2011-01.csv.gz"
     if not path.exists():
-        pytest.skip(f"{path} is not here")
+        pytest.fail(f"{path} is not here; set VIA_DATA to the shared data folder")
     call_command("load_demo_catalog", stdout=open("/dev/null", "w"))
     assert Product.objects.count() == 2935
     # 3,056 invoices less those with no sale line left by the rules (postage only, adjustments).
