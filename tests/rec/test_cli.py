@@ -111,3 +111,77 @@ def test_bad_param_is_a_message_not_a_traceback(small_benchmark):
     proc = via("evaluate", "--model", "stan", "--data", small_benchmark, "--param", "kk=3", check=False)
     assert proc.returncode == 1
     assert "stan has no hyperparameter kk" in proc.stderr and "Traceback" not in proc.stderr
+
+
+TINY_GRU4REC = ["layers=[16]", "n_sample=32", "batch_size=32", "n_epochs=1"]
+
+
+def test_evaluate_seed_and_checkpoint_resume(small_benchmark, tmp_path):
+    common = ["evaluate", "--model", "gru4rec", "--data", small_benchmark, "--k", "20",
+              "--seed", "3", "--checkpoint", tmp_path / "ckpt", "--param", *TINY_GRU4REC]
+    first = via(*common, "--json", tmp_path / "a.json")
+    assert (tmp_path / "ckpt" / "checkpoint.pt").exists()
+    record = json.loads((tmp_path / "a.json").read_text())
+    assert record["params"]["seed"] == 3 and record["params"]["device"] == "cpu"
+    assert record["training"]["epochs"] == 1 and record["training"]["seconds_per_epoch"] > 0
+    assert "gru4rec epoch 1/1" in first.stderr
+    # the checkpoint holds the finished epoch: a rerun resumes instead of training again
+    second = via(*common, "--json", tmp_path / "b.json")
+    assert "resumed from" in second.stderr and "epoch 1/1" not in second.stderr
+    again = json.loads((tmp_path / "b.json").read_text())
+    assert again["metrics"]["HR@20"] == record["metrics"]["HR@20"]
+    # another seed is another run: its checkpoint is refused, not silently reused
+    other = via(*common[:-4], "--seed", "4", "--checkpoint", tmp_path / "ckpt",
+                "--param", *TINY_GRU4REC, check=False)
+    assert other.returncode == 1 and "other data or hyperparameters" in other.stderr
+
+
+def test_seed_and_device_are_ignored_with_a_note_by_deterministic_models(small_benchmark):
+    proc = via("evaluate", "--model", "pop", "--data", small_benchmark, "--seed", "1",
+               "--device", "cpu")
+    assert "pop has no seed" in proc.stdout and "pop has no device" in proc.stdout
+
+
+def test_unknown_device_is_a_clear_error(small_benchmark):
+    proc = via("evaluate", "--model", "gru4rec", "--data", small_benchmark, "--device", "tpu",
+               "--param", *TINY_GRU4REC, check=False)
+    assert proc.returncode == 1 and "tpu" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_benchmark_seeds_resume_and_figures(small_benchmark, tmp_path):
+    out = tmp_path / "docs" / "benchmarks.md"
+    params = [f"gru4rec.{p}" for p in TINY_GRU4REC]
+    via("benchmark", "--data", small_benchmark, "--models", "spop", "gru4rec", "--seeds", "0", "1",
+        "--param", *params, "--out", out)
+    records = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["model"], r["seed"]) for r in records] == [("spop", None), ("gru4rec", 0),
+                                                        ("gru4rec", 1)]
+    assert records[1]["metrics"]["HR@20"] != records[2]["metrics"]["HR@20"]  # seeds differ
+    hr = [100 * r["metrics"]["HR@20"] for r in records[1:]]
+    text = out.read_text()
+    assert f"| GRU4Rec | {np.mean(hr):.2f} ± {np.std(hr, ddof=1):.2f} |" in text
+    assert "Peak resident memory" in text and "s/epoch" in text
+    for name in ("benchmarks.png", "benchmarks-hr20.png", "benchmarks-mrr20.png"):
+        assert (out.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --resume keeps the finished runs and adds only the new one
+    proc = via("benchmark", "--data", small_benchmark, "--models", "spop", "gru4rec", "pop",
+               "--seeds", "0", "1", "--param", *params, "--out", out, "--resume")
+    assert proc.stdout.count("(--resume)") == 3
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert again[:3] == records and again[3]["model"] == "pop"
+
+
+def test_benchmark_param_needs_a_model_name(small_benchmark, tmp_path):
+    proc = via("benchmark", "--data", small_benchmark, "--models", "pop", "--param", "k=3",
+               "--out", tmp_path / "b.md", check=False)
+    assert proc.returncode != 0 and "MODEL.NAME=VALUE" in proc.stderr
+
+
+def test_full_benchmark_covers_every_registered_model_in_table_order():
+    from via.rec.cli import full_benchmark_models
+    from via.rec.models import REGISTRY
+
+    models = full_benchmark_models()
+    assert {m.partition(":")[0] for m in models} == set(REGISTRY)
+    assert models[:3] == ["pop", "spop", "itemknn"]
+    assert models.index("stan") < models.index("gru4rec") < models.index("lstm")

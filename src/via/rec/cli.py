@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
+import resource
 import shlex
 import sys
 import time
@@ -17,27 +19,48 @@ import numpy as np
 from via.rec.data.benchmark import load_benchmark, write_session_lines
 from via.rec.data.errors import MalformedInputError, RowErrors
 from via.rec.evaluate import DEFAULT_KS, EvaluationResult, evaluate
-from via.rec.models import REGISTRY, ModelFileError, SessionModel, create_model
+from via.rec.models import (
+    REGISTRY,
+    ModelFileError,
+    SessionModel,
+    create_model,
+    get_model_class,
+)
 from via.rec.models.popularity import click_counts
 from via.rec.models.presets import preset_params
 
-# Table 3.3 of the thesis (HR@20, MRR@20 in percent), printed beside our figures.
+# Table 3.3 of the thesis (HR@20, MRR@20 in percent), printed beside our figures; the thesis
+# copies the baselines' figures from other papers' runs.
 THESIS_TABLE_3_3 = {
     "yoochoose1_64": {
         "pop": (6.71, 1.65), "spop": (30.44, 18.35), "itemknn": (51.60, 21.81),
-        "stan": (69.45, 28.74), "gru4rec": (60.64, 22.89), "narm": (68.32, 28.63),
-        "stamp": (68.74, 29.67), "lstm": (70.15, 31.21),
+        "bprmf": (30.30, 12.08), "fmc": (45.62, 15.01), "gru4rec": (60.64, 22.89),
+        "narm": (68.32, 28.63), "stamp": (68.74, 29.67), "stan": (69.45, 28.74),
+        "csrm": (69.85, 29.71), "lstm": (70.15, 31.21),
     },
     "diginetica": {
         "pop": (0.89, 0.20), "spop": (21.06, 13.68), "itemknn": (35.75, 11.57),
-        "stan": (50.97, 18.48), "gru4rec": (29.45, 8.33), "narm": (49.70, 16.17),
-        "stamp": (45.64, 14.32), "lstm": (47.55, 15.48),
+        "bprmf": (5.24, 1.98), "fmc": (26.53, 6.95), "gru4rec": (29.45, 8.33),
+        "narm": (49.70, 16.17), "stamp": (45.64, 14.32), "stan": (50.97, 18.48),
+        "csrm": (51.69, 16.92), "lstm": (47.55, 15.48),
     },
 }
 MODEL_LABELS = {
-    "pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "SKNN", "vsknn": "V-SKNN",
-    "stan": "STAN",
+    "pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "bprmf": "BPR-MF", "fmc": "FMC",
+    "sknn": "SKNN", "vsknn": "V-SKNN", "stan": "STAN", "gru4rec": "GRU4Rec", "narm": "NARM",
+    "stamp": "STAMP", "srgnn": "SR-GNN", "csrm": "CSRM", "lstm": "Thesis LSTM",
 }
+# `benchmark --full`: the rows of Table 3.3 in its order, then the models it lacks; any other
+# registered model follows (a new model is one registry line away from the full benchmark).
+FULL_BENCHMARK_ORDER = [
+    "pop", "spop", "itemknn", "bprmf", "fmc", "sknn", "vsknn", "stan", "stan:hr", "gru4rec",
+    "narm", "stamp", "srgnn", "lstm",
+]
+
+
+def full_benchmark_models() -> list[str]:
+    listed = [m for m in FULL_BENCHMARK_ORDER if m.partition(":")[0] in REGISTRY]
+    return listed + [m for m in REGISTRY if m not in listed]
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -94,14 +117,59 @@ def model_label(spec: str) -> str:
     return f"{label} ({variant})" if variant else label
 
 
-def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=print) -> dict:
+def run_options(model_name: str, seed: int | None, device: str | None, log=print) -> dict:
+    """`--seed` / `--device` as hyperparameters of the models that take them.
+
+    Counting and neighbourhood models are deterministic and CPU-only: for them the options are
+    ignored, with a note, so one command can run every model.
+    """
+    names = get_model_class(model_name).param_names()
+    params = {}
+    for option, value in (("seed", seed), ("device", device)):
+        if value is None:
+            continue
+        if option in names:
+            params[option] = value
+        else:
+            log(f"note: {model_name} has no {option} (deterministic, CPU only); --{option} ignored")
+    return params
+
+
+def fit_model(model: SessionModel, train, n_items: int, checkpoint: Path | None, log=print):
+    """Fit, resuming from (and saving to) `checkpoint` for the models that can."""
+    kwargs = {"n_items": n_items}
+    if checkpoint is not None:
+        if "checkpoint_dir" in inspect.signature(model.fit).parameters:
+            kwargs["checkpoint_dir"] = checkpoint
+        else:
+            log(f"note: {model.name} trains in one pass and keeps no checkpoint")
+    start = time.perf_counter()
+    model.fit(train, **kwargs)
+    return time.perf_counter() - start
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def training_record(model: SessionModel) -> dict:
+    """Epochs and seconds per epoch of a neural model's training (empty for the others)."""
+    history = getattr(model, "history_", None) or []
+    if not history:
+        return {}
+    seconds = [h["seconds"] for h in history]
+    return {"epochs": len(history), "seconds_per_epoch": sum(seconds) / len(seconds),
+            "history": history}
+
+
+def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=print,
+            checkpoint: Path | None = None) -> dict:
     """Fit and evaluate one model on one benchmark; returns a JSON-ready record."""
     dataset = dataset or load_benchmark(data_name)
     model_name = model_spec.partition(":")[0]
     model = create_model(model_name, **(params or {}))
-    start = time.perf_counter()
-    model.fit(dataset.train, n_items=dataset.n_items)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds = fit_model(model, dataset.train, dataset.n_items, checkpoint, log)
     result = evaluate(
         model, dataset.test, ks, item_counts=click_counts(dataset.train, dataset.n_items)
     )
@@ -109,9 +177,12 @@ def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=
     return {
         "data": dataset.name,
         "model": model_spec,
+        "seed": model.get_params().get("seed"),
         "params": model.get_params(),
         "fit_seconds": fit_seconds,
+        "training": training_record(model),
         "metrics": result.as_dict(),
+        "peak_memory_mib": peak_memory_mib(),
     }
 
 
@@ -125,11 +196,14 @@ def cmd_evaluate(args) -> int:
             )
         fit_seconds = 0.0
     else:
-        params = {**preset_params(args.preset, dataset.name, args.model), **parse_params(args.param)}
+        params = {
+            **preset_params(args.preset, dataset.name, args.model),
+            **run_options(args.model, args.seed, args.device),
+            **parse_params(args.param),
+        }
         model = create_model(args.model, **params)
-        start = time.perf_counter()
-        model.fit(dataset.train, n_items=dataset.n_items)
-        fit_seconds = time.perf_counter() - start
+        checkpoint = Path(args.checkpoint) if args.checkpoint else None
+        fit_seconds = fit_model(model, dataset.train, dataset.n_items, checkpoint)
     if args.save:
         model.save(args.save)
         print(f"saved to {args.save}")
@@ -144,25 +218,62 @@ def cmd_evaluate(args) -> int:
     print(f"fit {fit_seconds:.1f} s; " + format_result(result))
     if args.json:
         record = {"data": dataset.name, "model": model.name, "params": model.get_params(),
-                  "fit_seconds": fit_seconds, "metrics": result.as_dict()}
+                  "fit_seconds": fit_seconds, "training": training_record(model),
+                  "metrics": result.as_dict(), "peak_memory_mib": peak_memory_mib()}
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
 
-def benchmark_markdown(records: list[dict], command: str, started: str) -> str:
-    datasets = list(dict.fromkeys(r["data"] for r in records))
-    models = list(dict.fromkeys(r["model"] for r in records))
-    by_key = {(r["data"], r["model"]): r for r in records}
+def summarise(records: list[dict]) -> list[dict]:
+    """One row per (data, model): the mean and sample standard deviation over seeds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["data"], r["model"]), []).append(r)
+    rows = []
+    for (data, model), runs in groups.items():
+        metrics = {}
+        for key in runs[0]["metrics"]:
+            values = np.array([run["metrics"][key] for run in runs], dtype=float)
+            metrics[key] = float(values.mean())
+            metrics[f"{key} sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        epochs = [run["training"]["seconds_per_epoch"] for run in runs if run.get("training")]
+        rows.append({
+            "data": data, "model": model, "runs": runs, "metrics": metrics,
+            "seeds": [run.get("seed") for run in runs],
+            "fit_seconds": float(np.mean([run["fit_seconds"] for run in runs])),
+            "seconds_per_epoch": float(np.mean(epochs)) if epochs else None,
+            "epochs": [run["training"]["epochs"] for run in runs if run.get("training")],
+        })
+    return rows
+
+
+def percent(row: dict, key: str) -> str:
+    """`51.94` for one run, `51.94 ± 0.12` (sample sd) over several seeds."""
+    text = f"{100 * row['metrics'][key]:.2f}"
+    if len(row["runs"]) > 1:
+        text += f" ± {100 * row['metrics'][key + ' sd']:.2f}"
+    return text
+
+
+def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib: float) -> str:
+    rows = summarise(records)
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    by_key = {(r["data"], r["model"]): r for r in rows}
+    seeded = any(len(r["runs"]) > 1 for r in rows)
     out = [
         "# Benchmarks of the recommendation engine",
         "",
         "Next-item prediction over every prefix of every test session, ranking the whole catalog;",
         "an item tied with the target counts as ranked above it. HR@k and MRR@k in percent.",
+        "Neural models choose their epoch on a validation split cut from the end of the training",
+        "sessions (never on the test set); several seeds give the mean ± sample standard deviation.",
         "",
         f"- Command: `{command}`",
         f"- Data: `../shared/data/benchmarks/` ({', '.join(datasets)}), the split of the thesis' Table 3.2",
         f"- Machine: {machine_description()}",
-        f"- Run: {started}; deterministic models, no seed involved",
+        f"- Run: {started}",
+        f"- Peak resident memory of the benchmark process: {peak_mib:,.0f} MiB",
         "",
         "## HR@20 and MRR@20 beside the thesis' Table 3.3",
         "",
@@ -170,24 +281,36 @@ def benchmark_markdown(records: list[dict], command: str, started: str) -> str:
     header = "| Method |" + "".join(f" {d} HR@20 | {d} MRR@20 | thesis HR@20 / MRR@20 |" for d in datasets)
     out += [header, "|---|" + "---:|---:|---:|" * len(datasets)]
     for m in models:
-        row = f"| {model_label(m)} |"
+        line = f"| {model_label(m)} |"
         for d in datasets:
             r = by_key.get((d, m))
-            if r is None:
-                row += " – | – | – |"
-                continue
-            met = r["metrics"]
-            ref = THESIS_TABLE_3_3.get(d, {}).get(m.partition(":")[0])
+            ref = THESIS_TABLE_3_3.get(d, {}).get(m.partition(":")[0]) if ":" not in m else None
             ref_text = f"{ref[0]:.2f} / {ref[1]:.2f}" if ref else "–"
-            row += f" {100 * met['HR@20']:.2f} | {100 * met['MRR@20']:.2f} | {ref_text} |"
-        out.append(row)
-    out += ["", "![HR@20 and MRR@20 per method](benchmarks.png)", ""]
+            if r is None:
+                line += f" – | – | {ref_text} |"
+            else:
+                line += f" {percent(r, 'HR@20')} | {percent(r, 'MRR@20')} | {ref_text} |"
+        out.append(line)
+    missing = sorted(
+        {m for d in datasets for m in THESIS_TABLE_3_3.get(d, {})} - {m.partition(":")[0] for m in models}
+    )
+    if missing:
+        out += ["", "Rows of Table 3.3 not run here (thesis figures only): " + ", ".join(
+            f"{model_label(m)} ({' ; '.join(f'{d} {THESIS_TABLE_3_3[d][m][0]:.2f} / {THESIS_TABLE_3_3[d][m][1]:.2f}' for d in datasets if m in THESIS_TABLE_3_3.get(d, {}))})"
+            for m in missing
+        ) + "."]
+    stem = "benchmarks"
+    out += ["", f"![HR@20 and MRR@20 per method]({stem}.png)", "",
+            f"Figure 3.10 (HR@20 per method): `{stem}-hr20.png`; figure 3.11 (MRR@20 per method): "
+            f"`{stem}-mrr20.png`. Black ticks mark the thesis' figures.", ""]
     for d in datasets:
-        ks = sorted({int(key.split("@")[1]) for r in records if r["data"] == d for key in r["metrics"] if key.startswith("HR@")})
+        ks = sorted({int(key.split("@")[1]) for r in rows if r["data"] == d
+                     for key in r["metrics"] if key.startswith("HR@") and not key.endswith("sd")})
         out += [f"## {d}: all metrics and times", ""]
         cols = "".join(f" HR@{k} | MRR@{k} | NDCG@{k} |" for k in ks)
-        out.append(f"| Method |{cols} Coverage@20 | Popularity@20 | fit (s) | evaluation (s) | cases |")
-        out.append("|---|" + "---:|" * (3 * len(ks) + 5))
+        out.append(f"| Method |{cols} Coverage@20 | Popularity@20 | fit (s) | s/epoch | epochs "
+                   f"| evaluation (s) | seeds |")
+        out.append("|---|" + "---:|" * (3 * len(ks) + 7))
         for m in models:
             r = by_key.get((d, m))
             if r is None:
@@ -199,36 +322,46 @@ def benchmark_markdown(records: list[dict], command: str, started: str) -> str:
             )
             cov = met.get("Coverage@20", float("nan"))
             pop = met.get("Popularity@20", float("nan"))
+            per_epoch = f"{r['seconds_per_epoch']:.1f}" if r["seconds_per_epoch"] else "–"
+            epochs = ", ".join(map(str, r["epochs"])) or "–"
+            seeds = ", ".join(str(x) for x in r["seeds"] if x is not None) or "–"
             out.append(
                 f"| {model_label(m)} |{cells} {100 * cov:.2f} | {100 * pop:.2f} | "
-                f"{r['fit_seconds']:.1f} | {met['seconds']:.1f} | {met['cases']:,} |"
+                f"{r['fit_seconds']:.1f} | {per_epoch} | {epochs} | {met['seconds']:.1f} | {seeds} |"
             )
-        out += ["", "Hyperparameters:", ""]
+        out += ["", "Hyperparameters (seed aside):", ""]
         for m in models:
             r = by_key.get((d, m))
             if r is not None:
-                out.append(f"- {model_label(m)}: `{json.dumps(r['params'])}`")
+                params = {k: v for k, v in r["runs"][0]["params"].items() if k != "seed"}
+                out.append(f"- {model_label(m)}: `{json.dumps(params)}`")
         out.append("")
+    if seeded:
+        out += ["Per-seed figures are in the JSON file beside this report.", ""]
     return "\n".join(out)
 
 
-def benchmark_chart(records: list[dict], path: Path) -> None:
+def benchmark_charts(records: list[dict], path: Path) -> list[Path]:
+    """`path` (HR@20 and MRR@20 per data set) and the thesis' figures 3.10 / 3.11: one metric per
+    figure, methods side by side, a bar per data set, sd error bars over seeds, thesis ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(r["data"] for r in records))
+    rows = summarise(records)
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    by_key = {(r["data"], r["model"]): r for r in rows}
+
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
     for ax, d in zip(axes[0], datasets):
-        rows = [r for r in records if r["data"] == d]
-        labels = [model_label(r["model"]) for r in rows]
-        x = np.arange(len(rows))
-        hr = [100 * r["metrics"]["HR@20"] for r in rows]
-        mrr = [100 * r["metrics"]["MRR@20"] for r in rows]
-        ax.bar(x - 0.2, hr, 0.4, label="HR@20")
-        ax.bar(x + 0.2, mrr, 0.4, label="MRR@20")
-        ax.set_xticks(x, labels, rotation=30, ha="right")
+        mine = [r for r in rows if r["data"] == d]
+        x = np.arange(len(mine))
+        for shift, key in ((-0.2, "HR@20"), (0.2, "MRR@20")):
+            ax.bar(x + shift, [100 * r["metrics"][key] for r in mine], 0.4, label=key,
+                   yerr=[100 * r["metrics"][key + " sd"] for r in mine])
+        ax.set_xticks(x, [model_label(r["model"]) for r in mine], rotation=30, ha="right")
         ax.set_ylabel("percent")
         ax.set_title(d)
         ax.legend()
@@ -236,30 +369,107 @@ def benchmark_chart(records: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    written = [path]
+
+    for key, suffix, title in (("HR@20", "hr20", "Figure 3.10: HR@20 per method"),
+                               ("MRR@20", "mrr20", "Figure 3.11: MRR@20 per method")):
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(models) + 2), 4.5))
+        width = 0.8 / max(len(datasets), 1)
+        x = np.arange(len(models))
+        for j, d in enumerate(datasets):
+            offset = (j - (len(datasets) - 1) / 2) * width
+            values, errors, refs = [], [], []
+            for m in models:
+                r = by_key.get((d, m))
+                values.append(100 * r["metrics"][key] if r else np.nan)
+                errors.append(100 * r["metrics"][key + " sd"] if r else 0.0)
+                ref = THESIS_TABLE_3_3.get(d, {}).get(m) if ":" not in m else None
+                refs.append(ref[0 if key == "HR@20" else 1] if ref else np.nan)
+            ax.bar(x + offset, values, width, yerr=errors, label=d)
+            ax.scatter(x + offset, refs, marker="_", s=300, color="black", zorder=3,
+                       label="thesis" if j == 0 else None)
+        ax.set_xticks(x, [model_label(m) for m in models], rotation=30, ha="right")
+        ax.set_ylabel(f"{key} (percent)")
+        ax.set_title(title)
+        ax.legend()
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        target = path.with_name(f"{path.stem}-{suffix}.png")
+        fig.savefig(target, dpi=120)
+        plt.close(fig)
+        written.append(target)
+    return written
+
+
+def model_overrides(pairs: list[str]) -> dict[str, dict]:
+    """`gru4rec.n_epochs=1 lstm.batch_size=64` -> {"gru4rec": {"n_epochs": 1}, "lstm": {...}}."""
+    overrides: dict[str, dict] = {}
+    for pair in pairs:
+        model, dot, rest = pair.partition(".")
+        if not dot or "=" not in rest:
+            raise SystemExit(f"benchmark --param expects MODEL.NAME=VALUE, got {pair!r}")
+        overrides.setdefault(model, {}).update(parse_params([rest]))
+    return overrides
+
+
+def same_run(record: dict, data: str, spec: str, params: dict) -> bool:
+    """Whether a stored record is this (data, model, hyperparameters) run, for `--resume`."""
+    if record["data"] != data or record["model"] != spec:
+        return False
+    stored = record["params"]
+    return all(stored.get(k) == v for k, v in params.items() if k not in ("device", "verbose"))
 
 
 def cmd_benchmark(args) -> int:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     started += f", 1-minute load average {os.getloadavg()[0]:.1f} at the start (times grow with it)"
+    if args.full:
+        args.models = full_benchmark_models()
+        args.data = ["yoochoose1_64", "diginetica"]
     for spec in args.models:
         if spec.partition(":")[0] not in REGISTRY:
             raise SystemExit(f"unknown model {spec!r}; known: {', '.join(sorted(REGISTRY))}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store = out.with_suffix(".json")
+    previous = json.loads(store.read_text()) if args.resume and store.exists() else []
+    command = "via rec " + " ".join(shlex.quote(a) for a in args.argv)
+    overrides = model_overrides(args.param)
     records = []
+
+    def write_report() -> None:
+        # after every run, so an interrupted benchmark keeps what it measured (`--resume`)
+        store.write_text(json.dumps(records, indent=2))
+        out.write_text(benchmark_markdown(records, command, started, peak_memory_mib()))
+        benchmark_charts(records, out.with_suffix(".png"))
+
     for data_name in args.data:
         dataset = load_benchmark(data_name)
         for spec in args.models:
-            params = preset_params(args.preset, dataset.name, spec)
-            if ":" in spec and not params:
+            name = spec.partition(":")[0]
+            params = {**preset_params(args.preset, dataset.name, spec),
+                      **overrides.get(spec, overrides.get(name, {}))}
+            if ":" in spec and not preset_params(args.preset, dataset.name, spec):
                 print(f"{dataset.name}: preset {args.preset!r} has no variant {spec!r}; skipped")
                 continue
-            records.append(run_one(spec, data_name, args.k, params, dataset=dataset))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = "via rec " + " ".join(shlex.quote(a) for a in args.argv)
-    out.write_text(benchmark_markdown(records, command, started))
-    out.with_suffix(".json").write_text(json.dumps(records, indent=2))
-    benchmark_chart(records, out.with_suffix(".png"))
-    print(f"wrote {out}, {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+            seeded = "seed" in get_model_class(name).param_names()
+            for seed in (args.seeds if seeded else [None]):
+                run_params = {**params, **run_options(name, seed, args.device, log=lambda _: None)}
+                done = next((r for r in previous if same_run(r, dataset.name, spec, run_params)), None)
+                if done is not None:
+                    print(f"{dataset.name} {spec} seed {seed}: kept from {store} (--resume)")
+                    records.append(done)
+                    continue
+                checkpoint = None
+                if args.checkpoints:
+                    checkpoint = Path(args.checkpoints) / dataset.name / spec.replace(":", "-")
+                    checkpoint = checkpoint / f"seed{seed}" if seeded else checkpoint
+                records.append(run_one(spec, data_name, args.k, run_params, dataset=dataset,
+                                       checkpoint=checkpoint))
+                write_report()
+    write_report()
+    print(f"wrote {out}, {store} and the figures beside them "
+          f"(peak resident memory {peak_memory_mib():,.0f} MiB)")
     return 0
 
 
@@ -353,6 +563,10 @@ def cmd_preprocess(args) -> int:
     return 0
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="for neural models: cpu (default), cuda, cuda:N or auto")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="via rec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -367,6 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--load", help="evaluate a saved model instead of fitting one")
     ev.add_argument("--batch-size", type=int, default=512)
     ev.add_argument("--json", help="also write the result as JSON here")
+    add_run_options(ev)
+    ev.add_argument("--seed", type=int, help="random seed of a neural model (default: its own, 0)")
+    ev.add_argument("--checkpoint", metavar="DIR",
+                    help="save training state after every epoch here and resume from it")
     ev.set_defaults(func=cmd_evaluate)
 
     bm = sub.add_parser("benchmark", help="evaluate several models on several data sets")
@@ -377,6 +595,18 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--preset", default="validated",
                     help="hyperparameters per data set from via.rec.models.presets ('none': defaults)")
     bm.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (JSON and PNG beside it)")
+    bm.add_argument("--param", nargs="*", default=[], metavar="MODEL.NAME=VALUE",
+                    help="override a model's hyperparameter, e.g. gru4rec.n_epochs=5")
+    bm.add_argument("--full", action="store_true",
+                    help="every registered model on both data sets: the whole of Table 3.3 and "
+                         "figures 3.10 / 3.11")
+    add_run_options(bm)
+    bm.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="seeds of each neural model; the report gives mean ± sd over them")
+    bm.add_argument("--checkpoints", metavar="DIR",
+                    help="per-run training checkpoints under DIR/data/model/seedN (resumable)")
+    bm.add_argument("--resume", action="store_true",
+                    help="keep the runs already in the JSON report that match this command's")
     bm.set_defaults(func=cmd_benchmark)
 
     tu = sub.add_parser("tune", help="grid search on a validation split cut from the end of training")
