@@ -185,3 +185,20 @@ def test_full_benchmark_covers_every_registered_model_in_table_order():
     assert {m.partition(":")[0] for m in models} == set(REGISTRY)
     assert models[:3] == ["pop", "spop", "itemknn"]
     assert models.index("stan") < models.index("gru4rec") < models.index("lstm")
+
+
+def test_benchmark_adds_runs_made_apart(small_benchmark, tmp_path):
+    via("evaluate", "--model", "gru4rec", "--data", small_benchmark, "--k", "20", "--seed", "2",
+        "--param", *TINY_GRU4REC, "--json", tmp_path / "run.json")
+    out = tmp_path / "report.md"
+    params = [f"gru4rec.{p}" for p in TINY_GRU4REC]
+    proc = via("benchmark", "--data", small_benchmark, "--models", "pop", "gru4rec", "--seeds", "2",
+               "--param", *params, "--add", tmp_path / "run.json", "--out", out)
+    assert "given with --add" in proc.stdout and "gru4rec epoch" not in proc.stderr
+    records = json.loads(out.with_suffix(".json").read_text())
+    assert sorted(r["model"] for r in records) == ["gru4rec", "pop"]
+    assert "report-hr20.png" in out.read_text()
+    (tmp_path / "bad.json").write_text('{"model": "x"}')
+    bad = via("benchmark", "--data", small_benchmark, "--models", "pop", "--add",
+              tmp_path / "bad.json", "--out", out, check=False)
+    assert bad.returncode != 0 and "not a `via rec evaluate --json`" in bad.stderr

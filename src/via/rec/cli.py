@@ -217,7 +217,8 @@ def cmd_evaluate(args) -> int:
     print(f"{model.name} on {dataset.name} (params {json.dumps(model.get_params())})")
     print(f"fit {fit_seconds:.1f} s; " + format_result(result))
     if args.json:
-        record = {"data": dataset.name, "model": model.name, "params": model.get_params(),
+        record = {"data": dataset.name, "model": model.name,
+                  "seed": model.get_params().get("seed"), "params": model.get_params(),
                   "fit_seconds": fit_seconds, "training": training_record(model),
                   "metrics": result.as_dict(), "peak_memory_mib": peak_memory_mib()}
         Path(args.json).write_text(json.dumps(record, indent=2))
@@ -255,7 +256,8 @@ def percent(row: dict, key: str) -> str:
     return text
 
 
-def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib: float) -> str:
+def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib: float,
+                       stem: str = "benchmarks") -> str:
     rows = summarise(records)
     datasets = list(dict.fromkeys(r["data"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -299,13 +301,16 @@ def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib
             f"{model_label(m)} ({' ; '.join(f'{d} {THESIS_TABLE_3_3[d][m][0]:.2f} / {THESIS_TABLE_3_3[d][m][1]:.2f}' for d in datasets if m in THESIS_TABLE_3_3.get(d, {}))})"
             for m in missing
         ) + "."]
-    stem = "benchmarks"
     out += ["", f"![HR@20 and MRR@20 per method]({stem}.png)", "",
             f"Figure 3.10 (HR@20 per method): `{stem}-hr20.png`; figure 3.11 (MRR@20 per method): "
             f"`{stem}-mrr20.png`. Black ticks mark the thesis' figures.", ""]
     for d in datasets:
-        ks = sorted({int(key.split("@")[1]) for r in rows if r["data"] == d
-                     for key in r["metrics"] if key.startswith("HR@") and not key.endswith("sd")})
+        # the cut-offs every run of this data set reports (runs added with --add may have fewer)
+        ks = sorted(set.intersection(*(
+            {int(key.split("@")[1]) for key in r["metrics"]
+             if key.startswith("HR@") and not key.endswith("sd")}
+            for r in rows if r["data"] == d
+        )))
         out += [f"## {d}: all metrics and times", ""]
         cols = "".join(f" HR@{k} | MRR@{k} | NDCG@{k} |" for k in ks)
         out.append(f"| Method |{cols} Coverage@20 | Popularity@20 | fit (s) | s/epoch | epochs "
@@ -436,11 +441,19 @@ def cmd_benchmark(args) -> int:
     command = "via rec " + " ".join(shlex.quote(a) for a in args.argv)
     overrides = model_overrides(args.param)
     records = []
+    for path in args.add:  # runs made apart, e.g. `via rec evaluate --json` of a long training
+        added = json.loads(Path(path).read_text())
+        for record in added if isinstance(added, list) else [added]:
+            if not {"data", "model", "params", "metrics", "fit_seconds"} <= set(record):
+                raise SystemExit(f"{path}: not a `via rec evaluate --json` or benchmark record")
+            record.setdefault("seed", record["params"].get("seed"))
+            record.setdefault("training", {})
+            records.append(record)
 
     def write_report() -> None:
         # after every run, so an interrupted benchmark keeps what it measured (`--resume`)
         store.write_text(json.dumps(records, indent=2))
-        out.write_text(benchmark_markdown(records, command, started, peak_memory_mib()))
+        out.write_text(benchmark_markdown(records, command, started, peak_memory_mib(), out.stem))
         benchmark_charts(records, out.with_suffix(".png"))
 
     for data_name in args.data:
@@ -455,6 +468,9 @@ def cmd_benchmark(args) -> int:
             seeded = "seed" in get_model_class(name).param_names()
             for seed in (args.seeds if seeded else [None]):
                 run_params = {**params, **run_options(name, seed, args.device, log=lambda _: None)}
+                if any(same_run(r, dataset.name, spec, run_params) for r in records):
+                    print(f"{dataset.name} {spec} seed {seed}: given with --add")
+                    continue
                 done = next((r for r in previous if same_run(r, dataset.name, spec, run_params)), None)
                 if done is not None:
                     print(f"{dataset.name} {spec} seed {seed}: kept from {store} (--resume)")
@@ -605,6 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seeds of each neural model; the report gives mean ± sd over them")
     bm.add_argument("--checkpoints", metavar="DIR",
                     help="per-run training checkpoints under DIR/data/model/seedN (resumable)")
+    bm.add_argument("--add", nargs="+", default=[], metavar="JSON",
+                    help="include runs made apart (`via rec evaluate --json` files) in the report")
     bm.add_argument("--resume", action="store_true",
                     help="keep the runs already in the JSON report that match this command's")
     bm.set_defaults(func=cmd_benchmark)
