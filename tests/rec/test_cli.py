@@ -202,3 +202,30 @@ def test_benchmark_adds_runs_made_apart(small_benchmark, tmp_path):
     bad = via("benchmark", "--data", small_benchmark, "--models", "pop", "--add",
               tmp_path / "bad.json", "--out", out, check=False)
     assert bad.returncode != 0 and "not a `via rec evaluate --json`" in bad.stderr
+
+
+def test_latency_of_a_saved_model_and_of_one_fitted_here(small_benchmark, tmp_path):
+    via("evaluate", "--model", "gru4rec", "--data", small_benchmark, "--k", "20",
+        "--param", *TINY_GRU4REC, "--save", tmp_path / "model")
+    proc = via("latency", "--data", small_benchmark, "--load", tmp_path / "model",
+               "--batch-size", "64", "--batches", "4", "--sessions", "30",
+               "--json", tmp_path / "lat.json")
+    assert "4 batches of 64 prefixes, 1 thread(s)" in proc.stdout
+    report = json.loads((tmp_path / "lat.json").read_text())
+    assert report["model"] == "gru4rec" and report["threads"] == 1
+    assert 0 < report["batch_ms_median"] <= report["batch_ms_p90"] <= report["batch_ms_max"]
+    assert 0 < report["session_ms_median"] <= report["session_ms_p99"] <= report["session_ms_max"]
+    proc = via("latency", "--data", small_benchmark, "--model", "spop", "--fit-sessions", "500",
+               "--batches", "2", "--sessions", "10")
+    assert "fitted here on the last 500 training sessions" in proc.stdout
+    assert via("latency", "--data", small_benchmark, check=False).returncode != 0
+
+
+def test_serving_prefixes_are_the_test_prefixes_of_known_items():
+    from via.rec.data.sessions import Sessions
+    from via.rec.latency import serving_prefixes
+
+    test = Sessions.from_lists([[1, 2, 9], [9, 3]])  # item 9 is outside a catalog of 5
+    prefixes = serving_prefixes(test, n_items=5)
+    got = [list(prefixes.items[a:b]) for a, b in zip(prefixes.offsets[:-1], prefixes.offsets[1:])]
+    assert got == [[1], [1, 2]]

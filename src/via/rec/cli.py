@@ -579,6 +579,44 @@ def cmd_preprocess(args) -> int:
     return 0
 
 
+def cmd_latency(args) -> int:
+    """Serving latency of a saved model, or of one fitted here (on the last N sessions)."""
+    from via.rec.latency import limit_threads, measure
+
+    limit_threads(args.threads)  # before any fitting, so the whole run keeps to them
+    dataset = load_benchmark(args.data)
+    if args.load:
+        model = SessionModel.load(args.load)
+        if model.n_items != dataset.n_items:
+            raise SystemExit(
+                f"{args.load} was trained on {model.n_items} items, {args.data} has {dataset.n_items}"
+            )
+        what = f"{model.name} loaded from {args.load}"
+    else:
+        params = {
+            **preset_params(args.preset, dataset.name, args.model),
+            **run_options(args.model, None, args.device),
+            **parse_params(args.param),
+        }
+        model = create_model(args.model, **params)
+        train = dataset.train
+        if args.fit_sessions and args.fit_sessions < len(train):
+            train = train.select(np.arange(len(train) - args.fit_sessions, len(train)))
+        fit_seconds = fit_model(model, train, dataset.n_items, None)
+        what = (f"{model.name} fitted here on the last {len(train):,} training sessions "
+                f"in {fit_seconds:.1f} s (latency does not depend on how well it is trained)")
+    report = measure(model, dataset.test, batch_size=args.batch_size, batches=args.batches,
+                     sessions=args.sessions, top_k=args.top, threads=args.threads)
+    print(f"{what}; {dataset.n_items:,} items in the catalog")
+    print("\n".join(report.lines()))
+    if args.json:
+        record = {"data": dataset.name, "model": model.name, "params": model.get_params(),
+                  "n_items": dataset.n_items, "machine": machine_description(),
+                  "load_average": os.getloadavg()[0], **report.as_dict()}
+        Path(args.json).write_text(json.dumps(record, indent=2))
+    return 0
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="for neural models: cpu (default), cuda, cuda:N or auto")
 
@@ -627,6 +665,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the runs already in the JSON report that match this command's")
     bm.set_defaults(func=cmd_benchmark)
 
+    la = sub.add_parser("latency", help="serving latency: batches of prefixes, one session's top-k")
+    la.add_argument("--data", required=True, help="benchmark name or folder (its test prefixes)")
+    la.add_argument("--load", help="a saved model (else --model is fitted here)")
+    la.add_argument("--model", choices=sorted(REGISTRY))
+    la.add_argument("--preset")
+    la.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
+    la.add_argument("--fit-sessions", type=int, help="fit on the last N training sessions only")
+    la.add_argument("--threads", type=int, default=1)
+    la.add_argument("--batch-size", type=int, default=512)
+    la.add_argument("--batches", type=int, default=20)
+    la.add_argument("--sessions", type=int, default=1000, help="single sessions to time")
+    la.add_argument("--top", type=int, default=20)
+    la.add_argument("--json", help="also write the figures as JSON here")
+    add_run_options(la)
+    la.set_defaults(func=cmd_latency)
+
     tu = sub.add_parser("tune", help="grid search on a validation split cut from the end of training")
     tu.add_argument("--model", required=True, choices=sorted(REGISTRY))
     tu.add_argument("--data", required=True)
@@ -673,8 +727,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.raw) < 2:
             raise SystemExit("preprocess needs at least one RAW file and the OUT folder")
         args.raw, args.out = args.raw[:-1], args.raw[-1]
-    if args.command == "evaluate" and not (args.model or args.load):
-        raise SystemExit("evaluate needs --model NAME or --load DIR")
+    if args.command in ("evaluate", "latency") and not (args.model or args.load):
+        raise SystemExit(f"{args.command} needs --model NAME or --load DIR")
     try:
         return args.func(args)
     except MalformedInputError as exc:
