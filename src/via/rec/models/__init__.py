@@ -13,6 +13,8 @@ REGISTRY: dict[str, str] = {
     "sknn": "via.rec.models.neighbourhood:SKNN",
     "vsknn": "via.rec.models.neighbourhood:VSKNN",
     "stan": "via.rec.models.neighbourhood:STAN",
+    "bprmf": "via.rec.models.factorization:BPRMF",
+    "fpmc": "via.rec.models.factorization:FPMC",
     "lstm": "via.rec.models.neural.lstm:ThesisLSTM",
     "gru4rec": "via.rec.models.neural.gru4rec:GRU4Rec",
 }
