@@ -245,7 +245,10 @@ def summarise(records: list[dict]) -> list[dict]:
             "seconds_per_epoch": float(np.mean(epochs)) if epochs else None,
             "epochs": [run["training"]["epochs"] for run in runs if run.get("training")],
         })
-    return rows
+    order = {m: i for i, m in enumerate(full_benchmark_models())}  # Table 3.3's order
+    datasets = {d: i for i, d in enumerate(dict.fromkeys(r["data"] for r in records))}
+    return sorted(rows, key=lambda r: (datasets[r["data"]], order.get(r["model"], len(order)),
+                                       r["model"]))
 
 
 def percent(row: dict, key: str) -> str:
