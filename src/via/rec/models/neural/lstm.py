@@ -46,7 +46,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, PrefixTargets, Sessions, all_prefixes
@@ -95,6 +94,119 @@ def diversity_loss(embeddings: torch.Tensor, eps: float = DIVERSITY_EPS) -> torc
     return _DiversityLoss.apply(embeddings, eps)
 
 
+class _LinearCrossEntropy(torch.autograd.Function):
+    """mean_b -log softmax(h_b W^T + c)[y_b] (eqs. 3.5, 3.6), fused, differentiated by hand.
+
+    Forward: the (batch, n + 1) logits, written into `workspace` (a buffer reused from step to
+    step: no fresh 88 MB a step to page in) and turned into probabilities in place; the loss is
+    m - log(max p) - x_y with m the row maximum (max p >= 1 / (n + 1), so the log never
+    underflows). Backward: p - onehot(y), scaled in the same buffer, then the three products.
+    Same values as `F.cross_entropy(F.linear(h, W, c), y)` with two fewer passes over the
+    logits and no allocation of them; the backward may run only once per forward.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, workspace):
+        x = workspace[: len(hidden) * len(weight)].view(len(hidden), len(weight))
+        torch.addmm(bias, hidden, weight.T, out=x)
+        top = x.amax(dim=1)
+        target_logit = x.gather(1, targets[:, None]).squeeze(1)
+        torch.ops.aten._softmax.out(x, 1, False, out=x)
+        loss = (top - x.amax(dim=1).log() - target_logit).mean()
+        ctx.save_for_backward(hidden, weight, targets, x)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        hidden, weight, targets, x = ctx.saved_tensors
+        x[torch.arange(len(targets), device=x.device), targets] -= 1.0
+        x.mul_(grad / len(targets))
+        return x @ weight, x.T @ hidden, x.sum(dim=0), None, None
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    targets: torch.Tensor,
+    workspace: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`F.cross_entropy(F.linear(hidden, weight, bias), targets)`, fused (full softmax).
+
+    `workspace`, at least len(hidden) x len(weight) floats, holds the logits; it is overwritten
+    and must not be used again before this loss's backward has run."""
+    if workspace is None:
+        workspace = hidden.new_empty(len(hidden) * len(weight))
+    return _LinearCrossEntropy.apply(hidden, weight, bias, targets, workspace)
+
+
+class _PackedLSTM(torch.autograd.Function):
+    """One LSTM layer over packed sequences (longest first), returning each one's last state.
+
+    The same function as `nn.LSTM` (gate order i, f, g, o; zero initial state), with
+    backpropagation through time written by hand: the input projections of all clicks are one
+    product, the loop over time steps touches only the rows still running, and the weight
+    gradients are one product each at the end. (PyTorch's CPU LSTM on packed input builds a
+    zero-filled gradient of the whole input for every time step.)
+    """
+
+    @staticmethod
+    def forward(ctx, x, batch_sizes, weight_ih, weight_hh, bias_ih, bias_hh):
+        sizes = batch_sizes.tolist()
+        units = weight_hh.shape[1]
+        gates = torch.addmm(bias_ih + bias_hh, x, weight_ih.T)  # (clicks, 4 units), in place
+        h = x.new_zeros(sizes[0], units)
+        c = torch.zeros_like(h)
+        h_before, c_before, c_after = (x.new_empty(len(x), units) for _ in range(3))
+        start = 0
+        for size in sizes:
+            rows = slice(start, start + size)
+            step = gates[rows].addmm_(h[:size], weight_hh.T)
+            step[:, : 2 * units].sigmoid_()
+            step[:, 2 * units : 3 * units].tanh_()
+            step[:, 3 * units :].sigmoid_()
+            i, f, g, o = step.split(units, dim=1)
+            h_before[rows], c_before[rows] = h[:size], c[:size]
+            c[:size] = f * c[:size] + i * g
+            c_after[rows] = c[:size]
+            h[:size] = o * torch.tanh(c[:size])
+            start += size
+        ctx.sizes = sizes
+        ctx.save_for_backward(x, weight_ih, weight_hh, gates, h_before, c_before, c_after)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        x, weight_ih, weight_hh, gates, h_before, c_before, c_after = ctx.saved_tensors
+        units = weight_hh.shape[1]
+        dh, dc = grad_h.clone(), torch.zeros_like(grad_h)
+        d_gates = torch.empty_like(gates)
+        end = len(x)
+        for size in reversed(ctx.sizes):
+            rows = slice(end - size, end)
+            i, f, g, o = gates[rows].split(units, dim=1)
+            tanh_c = torch.tanh(c_after[rows])
+            dh_t = dh[:size]
+            dc_t = dc[:size].addcmul_(dh_t * o, 1 - tanh_c * tanh_c)
+            di, df, dg, do = d_gates[rows].split(units, dim=1)
+            torch.mul(dc_t * g, i * (1 - i), out=di)
+            torch.mul(dc_t * c_before[rows], f * (1 - f), out=df)
+            torch.mul(dc_t * i, 1 - g * g, out=dg)
+            torch.mul(dh_t * tanh_c, o * (1 - o), out=do)
+            dc_t.mul_(f)
+            torch.mm(d_gates[rows], weight_hh, out=dh_t)
+            end -= size
+        d_bias = d_gates.sum(dim=0)
+        return (
+            d_gates @ weight_ih,
+            None,
+            d_gates.T @ x,
+            d_gates.T @ h_before,
+            d_bias,
+            d_bias,
+        )
+
+
 class _LSTMNet(nn.Module):
     def __init__(self, n_items: int, embedding_dim: int, hidden_units: int, dropout: float):
         super().__init__()
@@ -125,10 +237,29 @@ class _LSTMNet(nn.Module):
 
         In training, `rows` looks the embeddings up through gathered rows (same values, a
         gradient for the touched rows only)."""
-        x = self.embedding(padded) if rows is None else rows.lookup(self.embedding.weight, padded)
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)
-        return h[-1]
+        ids, batch_sizes, order, unorder = _packed_ids(padded, lengths)
+        x = self.embedding(ids) if rows is None else rows.lookup(self.embedding.weight, ids)
+        lstm = self.lstm
+        h = _PackedLSTM.apply(
+            x, batch_sizes, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
+        )
+        return h.index_select(0, unorder)
+
+
+def _packed_ids(padded: torch.Tensor, lengths: torch.Tensor):
+    """The real clicks of left-aligned padded prefixes in packed-sequence order.
+
+    Returns what `pack_padded_sequence(embedding(padded), lengths, enforce_sorted=False)` would
+    hold, but as item ids, so that only the real clicks are looked up (and get gradients):
+    (ids, batch sizes per step, the longest-first order of the prefixes, its inverse)."""
+    sorted_lengths, order = torch.sort(lengths, descending=True)
+    steps = torch.arange(int(sorted_lengths[0]))
+    real = steps[:, None] < sorted_lengths[None, :]  # (T, B): a prefix of each row is True
+    order = order.to(padded.device)
+    ids = padded[order, : len(steps)].T[real.to(padded.device)]
+    unorder = torch.empty_like(order)
+    unorder[order] = torch.arange(len(order), device=order.device)
+    return ids, real.sum(dim=1), order, unorder
 
 
 @dataclass
@@ -161,6 +292,7 @@ class ThesisLSTM(TorchSessionModel):
         decay_steps: int = 1000,
         diversity_weight: float = 1e-6,
         diversity_sample: int = 0,
+        diversity_every: int = 1,
         batch_size: int = 512,
         n_epochs: int = 16,
         patience: int = 5,
@@ -173,6 +305,8 @@ class ThesisLSTM(TorchSessionModel):
         verbose: bool = True,
     ):
         super().__init__(seed=seed, device=device, verbose=verbose)
+        if diversity_every < 1:
+            raise ValueError(f"diversity_every must be >= 1, got {diversity_every}")
         self.embedding_dim = embedding_dim
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -181,6 +315,7 @@ class ThesisLSTM(TorchSessionModel):
         self.decay_steps = decay_steps
         self.diversity_weight = diversity_weight
         self.diversity_sample = diversity_sample
+        self.diversity_every = diversity_every
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.patience = patience
@@ -209,20 +344,27 @@ class ThesisLSTM(TorchSessionModel):
             self.module.parameters(), lr=self.learning_rate, eps=1e-7, fused=fused
         )
 
-    def _regulariser(self, rng: np.random.Generator, rows: RowGradients) -> torch.Tensor:
-        # the padding row is zero: the whole table gives the sum over items 1..n
+    def _sampled_regulariser(self, rng: np.random.Generator, rows: RowGradients) -> torch.Tensor:
         table = self.module.embedding.weight
         n, m = self.n_items, self.diversity_sample
-        if 0 < m < n:
-            ids = torch.from_numpy(rng.choice(n, size=m, replace=False) + 1).to(table.device)
-            sample, _ = rows.gather(table, ids)  # distinct ids: the rows, in sorted order
-            return diversity_loss(sample) * (n * (n - 1) / (m * (m - 1)))
-        return diversity_loss(table)
+        ids = torch.from_numpy(rng.choice(n, size=m, replace=False) + 1).to(table.device)
+        sample, _ = rows.gather(table, ids)  # distinct ids: the rows, in sorted order
+        return diversity_loss(sample) * (n * (n - 1) / (m * (m - 1)))
+
+    def _regulariser_gradient(self) -> torch.Tensor:
+        """lambda * d(sum_ij S_ij^2)/dE over the whole embedding table, exactly."""
+        # the padding row is zero: the whole table gives the sum over items 1..n
+        table = self.module.embedding.weight.detach().requires_grad_()
+        (gradient,) = torch.autograd.grad(diversity_loss(table), table)
+        return gradient.mul_(self.diversity_weight)
 
     def _batch_loss(self, hidden, targets, rng, sampler, rows: RowGradients) -> torch.Tensor:
         """Cross-entropy of the next items, full softmax or sampled with logQ correction."""
         if sampler is None:
-            return F.cross_entropy(self.module.output(hidden), targets)
+            output = self.module.output
+            return linear_cross_entropy(
+                hidden, output.weight, output.bias, targets, self._logits_workspace
+            )
         negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
         columns = torch.cat([targets, negatives])
         output = self.module.output
@@ -241,6 +383,11 @@ class ThesisLSTM(TorchSessionModel):
         cases = data.train
         order = rng.permutation(len(cases))
         total, count = 0.0, 0
+        sampled_regulariser = 0 < self.diversity_sample < self.n_items
+        if data.sampler is None:  # one logits buffer for the epoch's steps
+            self._logits_workspace = torch.empty(
+                self.batch_size * (self.n_items + 1), device=device
+            )
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             chosen = cases.prefixes.sessions.select(index)
@@ -252,17 +399,24 @@ class ThesisLSTM(TorchSessionModel):
             rows = RowGradients()
             hidden = self.module.dropout(self.module.encode(padded, lengths, rows))
             loss = self._batch_loss(hidden, targets, rng, data.sampler, rows)
-            objective = loss
-            if self.diversity_weight > 0:
-                objective = loss + self.diversity_weight * self._regulariser(rng, rows)
+            objective, exact = loss, self.diversity_weight > 0 and not sampled_regulariser
+            if self.diversity_weight > 0 and sampled_regulariser:
+                objective = loss + self.diversity_weight * self._sampled_regulariser(rng, rows)
             # gradients stay allocated and are zeroed in place: no table-sized allocation a step
             optimizer.zero_grad(set_to_none=False)
             objective.backward()
             rows.publish_dense()
+            if exact:
+                # recomputed every `diversity_every` steps and at the start of every epoch (a
+                # resumed run recomputes where the uninterrupted one did), reused in between
+                if start == 0 or progress.step % self.diversity_every == 0:
+                    diversity_gradient = self._regulariser_gradient()
+                self.module.embedding.weight.grad.add_(diversity_gradient)
             optimizer.step()
             progress.step += 1
             total += loss.item() * len(index)
             count += len(index)
+        self._logits_workspace = None
         return total / max(count, 1), count
 
     def _validation_loss(self, data: _LSTMData) -> float | None:

@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=1.0, help="share of training sessions")
     parser.add_argument("--param", nargs="*", default=[], help="NAME=VALUE (JSON values)")
     parser.add_argument("--preset", default="published", help="via.rec.models.presets name")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dataset = load_benchmark(args.data)
     params = preset_params(args.preset, dataset.name, args.model)
     params.update(
