@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "fpmc": "via.rec.models.factorization:FPMC",
     "lstm": "via.rec.models.neural.lstm:ThesisLSTM",
     "gru4rec": "via.rec.models.neural.gru4rec:GRU4Rec",
+    "vianet": "via.rec.models.neural.via_model:VIANet",
 }
 
 

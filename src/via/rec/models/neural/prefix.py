@@ -117,7 +117,8 @@ class PrefixSessionModel(TorchSessionModel):
         self.embedding_dim, self.batch_size = int(embedding_dim), int(batch_size)
         self.learning_rate, self.lr_decay = float(learning_rate), float(lr_decay)
         self.lr_decay_epochs, self.weight_decay = int(lr_decay_epochs), float(weight_decay)
-        self.clip_norm, self.n_epochs, self.patience = float(clip_norm), int(n_epochs), int(patience)
+        self.clip_norm, self.n_epochs = float(clip_norm), int(n_epochs)
+        self.patience = int(patience)
         self.max_length, self.n_sample = int(max_length), int(n_sample)
         self.sample_alpha, self.select_on = float(sample_alpha), select_on
         self._valid_metrics: dict[str, float] = {}

@@ -1,0 +1,92 @@
+"""VIANet: its encoder's equations, learning the synthetic cycle, scoring properties and
+persistence through the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from via.rec.data.sessions import PrefixBatch
+from via.rec.models import SessionModel, create_model
+from via.rec.models.neural.via_model import VIAEncoder, VIANet
+
+from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    cycle_sessions,
+    hit_rate,
+    one_thread_fixture,
+    train_fixture,
+)
+
+SMALL = {"embedding_dim": 16, "batch_size": 32, "learning_rate": 0.01, "n_epochs": 4,
+         "dropout": 0.0, "scale": 8.0}  # fmt: skip
+PREFIXES = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 8]])
+
+
+@pytest.fixture(scope="module", name="fitted")
+def fitted_fixture(train):
+    torch.set_num_threads(1)
+    return VIANet(**SMALL).fit(train)
+
+
+def test_learns_the_cycle(fitted):
+    assert hit_rate(fitted, cycle_sessions(100, seed=2), k=5) > 0.95
+
+
+def test_scores_are_scaled_cosines(fitted):
+    scores = fitted.scores(PREFIXES)[:, 1:]
+    assert np.abs(scores).max() <= 8.0 + 1e-4
+    assert scores.max() > 4.0  # the learned next item is close in direction
+
+
+def test_encoder_follows_its_equations_by_hand():
+    torch.manual_seed(0)
+    encoder = VIAEncoder(n_items=6, d=4, max_length=5, dropout=0.0, scale=3.0).eval()
+    items = [2, 5, 3]
+    with torch.no_grad():
+        got = encoder(torch.tensor([items + [0, 0]]), torch.tensor([3]))[0]
+        e = torch.nn.functional.normalize(encoder.item_embedding.weight[items], dim=-1)
+        p = encoder.position_embedding.weight[[3, 2, 1]]  # reverse positions: last click is 1
+        z = torch.tanh(encoder.position_mix(torch.cat([e, p], dim=1)))
+        energy = encoder.attention_vector(torch.sigmoid(
+            encoder.attention_each(z) + encoder.attention_last(e[-1]) +
+            encoder.attention_mean(e.mean(dim=0))
+        )).squeeze(-1)  # fmt: skip
+        intent = torch.softmax(energy, dim=0) @ e
+        session = encoder.session_mix(torch.cat([intent, e[-1]]))
+        expected = 3.0 * session / session.norm()
+    torch.testing.assert_close(got, expected)
+    matrix = encoder.item_matrix()
+    torch.testing.assert_close(matrix[1:].norm(dim=1), torch.ones(6))
+
+
+def test_dropout_acts_in_training_only(fitted):
+    model = VIANet(**dict(SMALL, dropout=0.5, n_epochs=1)).fit(cycle_sessions(50, seed=3))
+    items, lengths = torch.tensor([[1, 2, 3]]), torch.tensor([3])
+    model.module.train()
+    a, b = model.module(items, lengths), model.module(items, lengths)
+    assert not torch.allclose(a, b)
+    model.module.eval()
+    torch.testing.assert_close(model.module(items, lengths), model.module(items, lengths))
+
+
+def test_padding_and_neighbours_do_not_change_scores(fitted):
+    together = fitted.scores(PREFIXES)
+    for i, prefix in enumerate(PREFIXES.sessions.to_lists()):
+        alone = fitted.scores(PrefixBatch.from_lists([prefix]))
+        np.testing.assert_allclose(alone[0], together[i], rtol=1e-5, atol=1e-5)
+
+
+def test_registry_save_and_load(fitted, tmp_path):
+    assert isinstance(create_model("vianet", scale=5.0), VIANet)
+    fitted.save(tmp_path / "m")
+    loaded = SessionModel.load(tmp_path / "m")
+    assert isinstance(loaded, VIANet) and loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.scores(PREFIXES), fitted.scores(PREFIXES))
+
+
+def test_bad_hyperparameters_are_refused():
+    with pytest.raises(ValueError, match="dropout"):
+        VIANet(dropout=1.0)
+    with pytest.raises(ValueError, match="scale"):
+        VIANet(scale=0)
