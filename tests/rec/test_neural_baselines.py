@@ -3,14 +3,23 @@ learning a synthetic cycle, save/load, and the training settings their papers sp
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from via.rec.models.neural.narm import NARMEncoder
-from via.rec.models.neural.srgnn import SRGNNEncoder, session_graph
-from via.rec.models.neural.stamp import STAMPEncoder, clipped_to_unit_norm
+from via.rec.data.sessions import PrefixBatch
+from via.rec.models import SessionModel, create_model
+from via.rec.models.neural.narm import NARM, NARMEncoder
+from via.rec.models.neural.srgnn import SRGNN, SRGNNEncoder, session_graph
+from via.rec.models.neural.stamp import STAMP, STAMPEncoder, clipped_to_unit_norm
+from via.rec.models.presets import preset_params
 
-from .neural_synthetic import one_thread_fixture  # noqa: F401 (pytest finds it by its name)
+from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    cycle_sessions,
+    hit_rate,
+    one_thread_fixture,
+    train_fixture,
+)
 
 ENCODERS = {"narm": NARMEncoder, "stamp": STAMPEncoder, "srgnn": SRGNNEncoder}
 
@@ -65,3 +74,81 @@ def test_stamp_clips_the_memory_to_unit_norm():
     vectors = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
     clipped = clipped_to_unit_norm(vectors)
     torch.testing.assert_close(clipped, torch.tensor([[0.6, 0.8], [0.3, 0.4], [0.0, 0.0]]))
+
+
+# small and fast settings: the synthetic cycle has 30 items
+SMALL = {
+    "narm": {"embedding_dim": 32, "hidden_units": 32, "embedding_dropout": 0.0,
+             "session_dropout": 0.0, "batch_size": 64, "learning_rate": 0.01},
+    "stamp": {"embedding_dim": 32, "batch_size": 64, "learning_rate": 0.01},
+    "srgnn": {"embedding_dim": 32, "batch_size": 64, "learning_rate": 0.01,
+              "lr_decay_epochs": 10},
+}  # fmt: skip
+MODELS = {"narm": NARM, "stamp": STAMP, "srgnn": SRGNN}
+
+
+@pytest.fixture(scope="module", name="fitted")
+def fitted_fixture(train):
+    torch.set_num_threads(1)
+    return {
+        name: MODELS[name](**SMALL[name], n_epochs=6, valid_fraction=0.0, verbose=False).fit(train)
+        for name in MODELS
+    }
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_learns_the_cycle(fitted, name):
+    assert hit_rate(fitted[name], cycle_sessions(100, seed=2), k=5) >= 0.98
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_untrained_model_does_not_know_the_cycle(train, name):
+    model = MODELS[name](**SMALL[name], n_epochs=0, valid_fraction=0.0, verbose=False)
+    assert hit_rate(model.fit(train), cycle_sessions(100, seed=2), k=5) < 0.5
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_prefix_scores_the_same_alone_and_padded_in_a_batch(fitted, name):
+    model = fitted[name]
+    short, repeated, long = [3, 4, 5], [4, 5, 4], [9, 10, 11, 12, 13, 14, 15]
+    together = model.scores(PrefixBatch.from_lists([long, short, [], repeated]))
+    alone = model.scores(PrefixBatch.from_lists([short]))
+    np.testing.assert_allclose(together[1], alone[0], rtol=1e-5, atol=1e-5)
+    repeated_alone = model.scores(PrefixBatch.from_lists([repeated]))
+    np.testing.assert_allclose(together[3], repeated_alone[0], rtol=1e-5, atol=1e-5)
+    # an unknown item (id 0) inside a prefix is dropped, not read as padding
+    with_unknown = model.scores(PrefixBatch.from_lists([[3, 0, 4, 5]]))
+    np.testing.assert_allclose(with_unknown[0], alone[0], rtol=1e-5, atol=1e-5)
+    assert together[0].argmax() == 16 and alone[0].argmax() == 6
+    assert np.isneginf(together[:, 0]).all() and np.isfinite(together[:, 1:]).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_and_load_give_identical_scores(fitted, name, tmp_path):
+    model = fitted[name]
+    model.save(tmp_path / name)
+    loaded = SessionModel.load(tmp_path / name)
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    prefixes = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 7, 8]])
+    np.testing.assert_array_equal(loaded.scores(prefixes), model.scores(prefixes))
+
+
+def test_validation_split_is_cut_from_the_end_and_chooses_the_epoch(train):
+    model = SRGNN(**SMALL["srgnn"], n_epochs=3, verbose=False).fit(train)
+    assert [r["epoch"] for r in model.history_] == [1, 2, 3]
+    assert all(0 <= r["valid_hr20"] <= 1 for r in model.history_)
+    # the cycle is learnt: the epoch kept is the one with the best validation HR@20
+    assert model.history_[model.best_epoch_ - 1]["valid_hr20"] == max(
+        r["valid_hr20"] for r in model.history_
+    )
+    assert max(r["valid_hr20"] for r in model.history_) > 0.9
+
+
+def test_registry_and_published_presets_carry_the_papers_settings():
+    srgnn = create_model("srgnn", **preset_params("published", "diginetica", "srgnn"))
+    assert (srgnn.batch_size, srgnn.learning_rate, srgnn.weight_decay) == (100, 0.001, 1e-5)
+    assert (srgnn.lr_decay, srgnn.lr_decay_epochs) == (0.1, 3)
+    assert create_model("narm").get_params() == NARM().get_params()
+    # official STAMP clips gradients at 110 on Diginetica (stamp_cikm), 150 on Yoochoose
+    assert preset_params("published", "diginetica", "stamp")["clip_norm"] == 110.0
+    assert preset_params("published", "yoochoose1_64", "stamp")["clip_norm"] == 150.0

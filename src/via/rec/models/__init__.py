@@ -17,6 +17,9 @@ REGISTRY: dict[str, str] = {
     "fpmc": "via.rec.models.factorization:FPMC",
     "lstm": "via.rec.models.neural.lstm:ThesisLSTM",
     "gru4rec": "via.rec.models.neural.gru4rec:GRU4Rec",
+    "narm": "via.rec.models.neural.narm:NARM",
+    "stamp": "via.rec.models.neural.stamp:STAMP",
+    "srgnn": "via.rec.models.neural.srgnn:SRGNN",
     "vianet": "via.rec.models.neural.via_model:VIANet",
 }
 

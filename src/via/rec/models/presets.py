@@ -47,6 +47,21 @@ PRESETS: dict[str, dict[str, dict[str, dict]]] = {
 }
 
 
+# NARM, STAMP, SR-GNN: the papers' and official code's settings (see their module docstrings),
+# the same for both data sets except STAMP's gradient clipping (official stamp_cikm / stamp_rsc)
+for _data, _stamp_clip in (("diginetica", 110.0), ("yoochoose1_64", 150.0)):
+    PRESETS["published"][_data].update({
+        "narm": {"embedding_dim": 50, "hidden_units": 100, "embedding_dropout": 0.25,
+                 "session_dropout": 0.5, "batch_size": 512, "learning_rate": 0.001,
+                 "n_epochs": 30},
+        "stamp": {"embedding_dim": 100, "batch_size": 512, "learning_rate": 0.003,
+                  "clip_norm": _stamp_clip, "n_epochs": 10},
+        "srgnn": {"embedding_dim": 100, "steps": 1, "batch_size": 100, "learning_rate": 0.001,
+                  "lr_decay": 0.1, "lr_decay_epochs": 3, "weight_decay": 1e-5, "n_epochs": 30,
+                  "patience": 10},
+    })  # fmt: skip
+
+
 PRESETS["validated"] = copy.deepcopy(PRESETS["published"])
 # docs/tuning/stan_yoochoose1_64*.json: k in {500, 1000}, λ_spw in {1e-5, 0.5, 1.225}, λ_inh in
 # {0.5, 2, 4.9}, then λ_snh in {2000, 10000, 40000} sessions, on the last 6,000 validation sessions

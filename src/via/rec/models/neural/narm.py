@@ -35,6 +35,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from via.rec.data.protocol import validation_split
+from via.rec.data.sessions import Sessions
+from via.rec.models.neural.prefix import PrefixData, PrefixSessionModel
+
+
+class ValidatedPrefixModel(PrefixSessionModel):
+    """A prefix-trained model that, given no validation sessions, cuts the last `valid_fraction`
+    of the training sessions (time order) off as its validation split (shared by NARM, STAMP and
+    SR-GNN, whose papers all choose the epoch on held-out data)."""
+
+    valid_fraction: float
+
+    def _prepare(self, train: Sessions, valid: Sessions | None) -> PrefixData:
+        if valid is None and self.valid_fraction > 0:
+            train, valid = validation_split(train, self.valid_fraction)
+        return super()._prepare(train, valid)
+
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax over the last axis of (B, T) logits, padding positions (mask False) weighted 0."""
@@ -107,3 +124,54 @@ class NARMEncoder(nn.Module):
     def item_matrix(self) -> torch.Tensor:
         return self.item_embedding.weight
 
+
+
+class NARM(ValidatedPrefixModel):
+    """NARM (Li et al. 2017) with the paper's and the official code's settings."""
+
+    name = "narm"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 50,
+        hidden_units: int = 100,
+        embedding_dropout: float = 0.25,
+        session_dropout: float = 0.5,
+        batch_size: int = 512,
+        learning_rate: float = 0.001,
+        lr_decay: float = 1.0,
+        lr_decay_epochs: int = 1,
+        weight_decay: float = 0.0,
+        clip_norm: float = 0.0,
+        n_epochs: int = 30,
+        patience: int = 0,
+        max_length: int = 19,
+        n_sample: int = 0,
+        sample_alpha: float = 0.75,
+        select_on: str = "hr@20",
+        valid_fraction: float = 0.1,
+        seed: int = 0,
+        device: str = "cpu",
+        verbose: bool = True,
+    ):
+        for name, value in (("embedding_dropout", embedding_dropout),
+                            ("session_dropout", session_dropout)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        self.hidden_units = int(hidden_units)
+        self.embedding_dropout, self.session_dropout = embedding_dropout, session_dropout
+        self.valid_fraction = float(valid_fraction)
+        super().__init__(
+            embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
+            lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
+            clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
+            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
+            device=device, verbose=verbose,
+        )  # fmt: skip
+
+    def _build_encoder(self) -> NARMEncoder:
+        return NARMEncoder(
+            self.n_items, self.embedding_dim, self.hidden_units, self.embedding_dropout,
+            self.session_dropout,
+        )  # fmt: skip

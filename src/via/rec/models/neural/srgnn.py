@@ -35,7 +35,7 @@ import math
 import torch
 from torch import nn
 
-from via.rec.models.neural.narm import last_positions, position_mask
+from via.rec.models.neural.narm import ValidatedPrefixModel, last_positions, position_mask
 
 
 def session_graph(
@@ -138,3 +138,47 @@ class SRGNNEncoder(nn.Module):
     def item_matrix(self) -> torch.Tensor:
         return self.item_embedding.weight
 
+
+
+class SRGNN(ValidatedPrefixModel):
+    """SR-GNN (Wu et al. 2019) with the paper's and the official code's settings;
+    `embedding_dim` is the hidden size d (item embeddings and node states)."""
+
+    name = "srgnn"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 100,
+        steps: int = 1,
+        batch_size: int = 100,
+        learning_rate: float = 0.001,
+        lr_decay: float = 0.1,
+        lr_decay_epochs: int = 3,
+        weight_decay: float = 1e-5,
+        clip_norm: float = 0.0,
+        n_epochs: int = 30,
+        patience: int = 10,
+        max_length: int = 50,
+        n_sample: int = 0,
+        sample_alpha: float = 0.75,
+        select_on: str = "hr@20",
+        valid_fraction: float = 0.1,
+        seed: int = 0,
+        device: str = "cpu",
+        verbose: bool = True,
+    ):
+        if int(steps) < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps}")
+        self.steps = int(steps)
+        self.valid_fraction = float(valid_fraction)
+        super().__init__(
+            embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
+            lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
+            clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
+            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
+            device=device, verbose=verbose,
+        )  # fmt: skip
+
+    def _build_encoder(self) -> SRGNNEncoder:
+        return SRGNNEncoder(self.n_items, self.embedding_dim, self.steps)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from via.rec.models.neural.narm import last_positions, position_mask
+from via.rec.models.neural.narm import ValidatedPrefixModel, last_positions, position_mask
 
 
 def clipped_to_unit_norm(vectors: torch.Tensor) -> torch.Tensor:
@@ -91,3 +91,49 @@ class STAMPEncoder(nn.Module):
 
     def item_matrix(self) -> torch.Tensor:
         return self.item_embedding.weight
+
+
+class STAMP(ValidatedPrefixModel):
+    """STAMP (Liu et al. 2018) with the official code's settings (`stamp_rsc`)."""
+
+    name = "stamp"
+
+    def __init__(
+        self,
+        *,
+        embedding_dim: int = 100,
+        weight_std: float = 0.05,
+        embedding_std: float = 0.002,
+        batch_size: int = 512,
+        learning_rate: float = 0.003,
+        lr_decay: float = 1.0,
+        lr_decay_epochs: int = 1,
+        weight_decay: float = 0.0,
+        clip_norm: float = 150.0,
+        n_epochs: int = 10,
+        patience: int = 0,
+        max_length: int = 50,
+        n_sample: int = 0,
+        sample_alpha: float = 0.75,
+        select_on: str = "hr@20",
+        valid_fraction: float = 0.1,
+        seed: int = 0,
+        device: str = "cpu",
+        verbose: bool = True,
+    ):
+        if weight_std <= 0 or embedding_std <= 0:
+            raise ValueError(
+                f"weight_std and embedding_std must be positive, got {weight_std}, {embedding_std}"
+            )
+        self.weight_std, self.embedding_std = float(weight_std), float(embedding_std)
+        self.valid_fraction = float(valid_fraction)
+        super().__init__(
+            embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
+            lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
+            clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
+            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
+            device=device, verbose=verbose,
+        )  # fmt: skip
+
+    def _build_encoder(self) -> STAMPEncoder:
+        return STAMPEncoder(self.n_items, self.embedding_dim, self.weight_std, self.embedding_std)
