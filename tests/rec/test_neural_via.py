@@ -90,3 +90,40 @@ def test_bad_hyperparameters_are_refused():
         VIANet(dropout=1.0)
     with pytest.raises(ValueError, match="scale"):
         VIANet(scale=0)
+    with pytest.raises(ValueError, match="knn"):
+        VIANet(knn="itemknn")
+    with pytest.raises(ValueError, match="knn_weight"):
+        VIANet(knn="stan", knn_weight=1.5)
+
+
+def test_fit_cuts_validation_from_the_end_of_training(train):
+    model = VIANet(**dict(SMALL, n_epochs=2), valid_fraction=0.2).fit(train)
+    assert all("valid_mrr20" in r for r in model.history_)
+    alone = VIANet(**dict(SMALL, n_epochs=2), valid_fraction=0.0).fit(train)
+    assert all("valid_mrr20" not in r for r in alone.history_)
+
+
+def test_knn_fusion_weight_is_chosen_on_validation_and_saved(train, tmp_path):
+    stan = {"k": 50, "sample_size": 200}
+    model = VIANet(**dict(SMALL, n_epochs=1), knn="stan", knn_params=stan).fit(train)
+    curve = model.fusion_curve_
+    assert [r["knn_weight"] for r in curve][:3] == [0.0, 0.05, 0.1] and len(curve) == 21
+    assert model.knn_weight_ == max(curve, key=lambda r: r["valid_mrr20"])["knn_weight"]
+    assert len(model.knn_model._train) == len(train)  # re-indexed on all training sessions
+    model.save(tmp_path / "m")
+    loaded = SessionModel.load(tmp_path / "m")
+    assert loaded.knn_weight_ == model.knn_weight_
+    np.testing.assert_array_equal(loaded.scores(PREFIXES), model.scores(PREFIXES))
+
+
+def test_fixed_knn_weights_at_the_ends(train):
+    stan = {"k": 50, "sample_size": 200}
+    pure = VIANet(**dict(SMALL, n_epochs=1), knn="stan", knn_params=stan, knn_weight=0.0)
+    pure.fit(train)
+    net = VIANet(**dict(SMALL, n_epochs=1)).fit(train)
+    np.testing.assert_array_equal(pure.scores(PREFIXES), net.scores(PREFIXES))
+    only_knn = VIANet(**dict(SMALL, n_epochs=1), knn="stan", knn_params=stan, knn_weight=1.0)
+    only_knn.fit(train)
+    knn = only_knn.knn_model.scores(PREFIXES)[:, 1:]
+    fused = only_knn.scores(PREFIXES)[:, 1:]
+    np.testing.assert_allclose(fused, knn / knn.max(axis=1, keepdims=True), rtol=1e-6)

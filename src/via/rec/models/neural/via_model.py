@@ -15,16 +15,35 @@ Design (the ideas that work on Diginetica and Yoochoose, kept cheap enough for a
   trainer), Adam with step decay.
 No recurrent or graph layer: one pass of matrix products per mini-batch, so an epoch over
 Diginetica's 719k prefixes stays within minutes on two CPU cores.
+
+Validated fusion with a neighbourhood model (`knn="stan"` or `"vsknn"`, with `knn_params`): the
+score of item j is (1 - w) * exp(z_j - max z) + w * k_j / max k, VIANet's softmax probability
+and the kNN score, each relative to its best item. The weight w is `knn_weight`, or, when that
+is None, the best of 0, 0.05, ..., 1 by the `select_on` metric on the validation sessions.
+
+Protocol of `fit(train)` without validation sessions: the last `valid_fraction` of the training
+sessions (time order) is cut off as validation (`validation_split`); the network trains on the
+rest, the epoch (and w) are chosen on the validation part, and the kNN part is then re-indexed on
+all training sessions (an index, no hyperparameter changes). Nothing looks at the test set.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from via.rec.data.protocol import validation_split
+from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
+from via.rec.models import create_model
 from via.rec.models.neural.narm import last_positions, masked_softmax, position_mask
 from via.rec.models.neural.prefix import PrefixSessionModel, SessionEncoder
+
+KNN_MODELS = ("none", "stan", "vsknn")
+FUSION_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 
 
 class VIAEncoder(SessionEncoder):
@@ -74,7 +93,8 @@ class VIAEncoder(SessionEncoder):
 
 class VIANet(PrefixSessionModel):
     """VIA's attention model (see the module docstring); hyperparameters as the prefix trainer's
-    plus `dropout` (on the clicks' embeddings) and `scale` (the cosine's temperature)."""
+    plus `dropout` (on the clicks' embeddings), `scale` (the cosine's temperature),
+    `valid_fraction` and the kNN fusion's `knn`, `knn_params` and `knn_weight`."""
 
     name = "vianet"
 
@@ -95,10 +115,26 @@ class VIANet(PrefixSessionModel):
         n_sample: int = 0,
         sample_alpha: float = 0.75,
         select_on: str = "mrr@20",
+        valid_fraction: float = 0.1,
+        knn: str = "none",
+        knn_params: dict | None = None,
+        knn_weight: float | None = None,
         seed: int = 0,
         device: str = "cpu",
         verbose: bool = False,
     ):
+        if knn not in KNN_MODELS:
+            raise ValueError(f"knn must be one of {', '.join(KNN_MODELS)}, got {knn!r}")
+        if knn_weight is not None and not 0 <= knn_weight <= 1:
+            raise ValueError(f"knn_weight must be in [0, 1] or None, got {knn_weight}")
+        if not 0 <= valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+        self.valid_fraction, self.knn = float(valid_fraction), knn
+        self.knn_params = dict(knn_params or {})
+        self.knn_weight = None if knn_weight is None else float(knn_weight)
+        self.knn_model = None if knn == "none" else create_model(knn, **self.knn_params)
+        self.knn_weight_ = 0.0 if knn == "none" else self.knn_weight
+        self.fusion_curve_: list[dict[str, float]] = []
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if scale <= 0:
@@ -116,3 +152,87 @@ class VIANet(PrefixSessionModel):
         return VIAEncoder(
             self.n_items, self.embedding_dim, self.max_length, self.dropout, self.scale
         )
+
+    # --- the validation protocol and the kNN fusion -----------------------------------------
+    def fit(
+        self,
+        train: Sessions,
+        valid: Sessions | None = None,
+        *,
+        n_items: int | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ):
+        """Train on `train` (minus a validation part cut from its end when `valid` is None and
+        `valid_fraction` > 0), choose the epoch and the fusion weight on validation, then
+        re-index the kNN part on all of `train`."""
+        n_items = self._catalog_size(train, n_items)
+        fit_part = train
+        if valid is None and self.valid_fraction > 0:
+            fit_part, valid = validation_split(train, self.valid_fraction)
+        super().fit(fit_part, valid, n_items=n_items, checkpoint_dir=checkpoint_dir)
+        if self.knn_model is None:
+            return self
+        if self.knn_weight is None:
+            if valid is None:
+                raise ValueError("knn_weight=None chooses the weight on validation sessions; "
+                                 "give some, a valid_fraction > 0 or a fixed knn_weight")
+            self.knn_model.fit(fit_part, n_items=n_items)
+            self.knn_weight_ = self._choose_weight(valid)
+            self._log(f"{self.name}: kNN weight {self.knn_weight_} chosen on validation")
+        self.knn_model.fit(train, n_items=n_items)
+        return self
+
+    def _choose_weight(self, valid: Sessions) -> float:
+        cases = all_prefixes(valid)
+        hits = np.zeros(len(FUSION_GRID))
+        reciprocal = np.zeros(len(FUSION_GRID))
+        for lo in range(0, len(cases), 512):
+            prefixes, targets = cases.batch(lo, min(lo + 512, len(cases)))
+            net, knn = self._relative_scores(prefixes)
+            rows = np.arange(len(targets))
+            for g, w in enumerate(FUSION_GRID):
+                fused = (1.0 - w) * net + w * knn
+                fused[:, 0] = -np.inf
+                ranks = (fused >= fused[rows, targets][:, None]).sum(axis=1)
+                hits[g] += (ranks <= 20).sum()
+                reciprocal[g] += np.where(ranks <= 20, 1.0 / ranks, 0.0).sum()
+        n = max(len(cases), 1)
+        self.fusion_curve_ = [
+            {"knn_weight": float(w), "valid_hr20": hits[g] / n, "valid_mrr20": reciprocal[g] / n}
+            for g, w in enumerate(FUSION_GRID)
+        ]
+        key = "valid_hr20" if self.select_on == "hr@20" else "valid_mrr20"
+        return max(self.fusion_curve_, key=lambda r: r[key])["knn_weight"]
+
+    def _relative_scores(self, prefixes: PrefixBatch) -> tuple[np.ndarray, np.ndarray]:
+        """VIANet's softmax and the kNN's scores, each divided by its row's best (0..1)."""
+        net = super().scores(prefixes)
+        net = np.exp(net - net[:, 1:].max(axis=1, keepdims=True))
+        knn = np.asarray(self.knn_model.scores(prefixes), dtype=np.float32)
+        knn[:, 0] = 0.0
+        best = knn.max(axis=1, keepdims=True)
+        knn = np.divide(knn, best, out=np.zeros_like(knn), where=best > 0)
+        return net, knn
+
+    def scores(self, prefixes: PrefixBatch) -> np.ndarray:
+        if self.knn_model is None or not self.knn_weight_:
+            return super().scores(prefixes)
+        net, knn = self._relative_scores(prefixes)
+        fused = (1.0 - self.knn_weight_) * net + self.knn_weight_ * knn
+        fused[:, 0] = -np.inf
+        return fused.astype(np.float32)
+
+    def _weights(self) -> dict[str, np.ndarray]:
+        arrays = super()._weights()
+        if self.knn_model is not None:
+            arrays.update({f"knn.{k}": v for k, v in self.knn_model._weights().items()})
+            arrays["fusion.knn_weight"] = np.array(self.knn_weight_, dtype=np.float64)
+        return arrays
+
+    def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._set_weights(arrays)
+        if self.knn_model is not None:
+            self.knn_model.n_items = self.n_items
+            knn = {k[len("knn."):]: v for k, v in arrays.items() if k.startswith("knn.")}
+            self.knn_model._set_weights(knn)
+            self.knn_weight_ = float(arrays["fusion.knn_weight"])
