@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from via.rec.data.sessions import PrefixBatch
+from via.rec.data.protocol import validation_split
+from via.rec.data.sessions import PrefixBatch, all_prefixes
 from via.rec.models import SessionModel, create_model
 from via.rec.models.base import ModelFileError
-from via.rec.models.neural.lstm import ThesisLSTM, diversity_loss
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from via.rec.models.neural.lstm import (
+    ThesisLSTM,
+    _PackedLSTM,
+    _packed_ids,
+    diversity_loss,
+    linear_cross_entropy,
+)
 
 from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
     cycle_sessions,
@@ -134,7 +144,9 @@ def test_registry_builds_the_lstm():
 
 def test_resumed_training_continues_exactly(train, tmp_path, capsys):
     prefixes = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3]])
-    params = dict(SMALL, dropout=0.5, diversity_weight=1e-3)
+    # the regulariser's gradient is reused for 3 steps: resuming must recompute it where the
+    # uninterrupted run did
+    params = dict(SMALL, dropout=0.5, diversity_weight=1e-3, diversity_every=3)
     straight = ThesisLSTM(**params, n_epochs=4, verbose=False).fit(train)
     ThesisLSTM(**params, n_epochs=2, verbose=False).fit(train, checkpoint_dir=tmp_path)
     resumed = ThesisLSTM(**params, n_epochs=4).fit(train, checkpoint_dir=tmp_path)
@@ -148,3 +160,75 @@ def test_resumed_training_continues_exactly(train, tmp_path, capsys):
     np.testing.assert_array_equal(resumed.scores(prefixes), straight.scores(prefixes))
     with pytest.raises(ModelFileError, match="other data or hyperparameters"):
         ThesisLSTM(**params, n_epochs=5, seed=1).fit(train, checkpoint_dir=tmp_path)
+
+
+def test_fused_cross_entropy_equals_torch():
+    generator = torch.Generator().manual_seed(0)
+    workspace = torch.empty(7 * 11, dtype=torch.float64)
+    for batch in (7, 5):  # a shorter last batch reuses the front of the buffer
+        tensors = [
+            torch.randn(shape, generator=generator, dtype=torch.float64) * 3
+            for shape in ((batch, 4), (11, 4), (11,))
+        ]
+        targets = torch.randint(0, 11, (batch,), generator=generator)
+        ours = [t.clone().requires_grad_() for t in tensors]
+        theirs = [t.clone().requires_grad_() for t in tensors]
+        loss = linear_cross_entropy(*ours, targets, workspace)
+        expected = F.cross_entropy(F.linear(*theirs), targets)
+        torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+        loss.backward()
+        expected.backward()
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_packed_lstm_equals_torch_lstm():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(7, 5, batch_first=True).double()
+    with torch.no_grad():
+        for weight in lstm.parameters():
+            weight.uniform_(-0.5, 0.5)
+    lengths = torch.tensor([3, 1, 5, 2, 5])
+    padded = torch.zeros(5, 5, dtype=torch.long)
+    for row, length in enumerate(lengths.tolist()):
+        padded[row, :length] = torch.randint(1, 9, (length,))
+    embedding = torch.randn(10, 7, dtype=torch.float64)
+    ids, batch_sizes, order, unorder = _packed_ids(padded, lengths)
+    assert batch_sizes.tolist() == [5, 4, 3, 2, 2]
+    # the clicks in packed order: what pack_padded_sequence holds, as ids
+    reference = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+    assert torch.equal(ids, reference.data) and torch.equal(order, reference.sorted_indices)
+    x = embedding[ids].requires_grad_()
+    weights = tuple(lstm.parameters())  # w_ih, w_hh, b_ih, b_hh
+    ours = _PackedLSTM.apply(x, batch_sizes, *weights).index_select(0, unorder)
+    x_ref = embedding[padded].requires_grad_()
+    _, (h, _) = lstm(pack_padded_sequence(x_ref, lengths, batch_first=True, enforce_sorted=False))
+    torch.testing.assert_close(ours, h[-1], rtol=1e-12, atol=1e-12)
+    mix = torch.randn(5, 5, dtype=torch.float64)
+    grads = torch.autograd.grad((ours * mix).sum(), (x, *weights))
+    expected = torch.autograd.grad((h[-1] * mix).sum(), (x_ref, *weights))
+    for a, b in zip(grads[1:], expected[1:]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    # the input gradient of every real click, in packed order; padding gets none
+    real = torch.arange(5)[None, :] < lengths[:, None]
+    clicks = expected[0][order].transpose(0, 1)[real[order].T]
+    torch.testing.assert_close(grads[0], clicks, rtol=1e-10, atol=1e-12)
+    assert expected[0][~real].abs().max() == 0
+
+
+def test_regulariser_gradient_is_recomputed_every_k_steps_and_each_epoch(train, monkeypatch):
+    calls = []
+    exact = ThesisLSTM._regulariser_gradient
+    monkeypatch.setattr(
+        ThesisLSTM, "_regulariser_gradient", lambda self: calls.append(1) or exact(self)
+    )
+    k, batch = 16, SMALL["batch_size"]
+    ThesisLSTM(**SMALL, n_epochs=2, diversity_weight=1e-3, diversity_every=k, verbose=False).fit(
+        train
+    )
+    per_epoch = -(-len(all_prefixes(validation_split(train, 0.1)[0])) // batch)
+    assert per_epoch % k != 0  # so that the second epoch starts between two recomputations
+    expected = [t for t in range(2 * per_epoch) if t % k == 0 or t == per_epoch]
+    assert len(calls) == len(expected)
+    with pytest.raises(ValueError, match="diversity_every"):
+        ThesisLSTM(diversity_every=0)
