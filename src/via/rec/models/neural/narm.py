@@ -43,7 +43,7 @@ from via.rec.models.neural.prefix import PrefixData, PrefixSessionModel
 class ValidatedPrefixModel(PrefixSessionModel):
     """A prefix-trained model that, given no validation sessions, cuts the last `valid_fraction`
     of the training sessions (time order) off as its validation split (shared by NARM, STAMP and
-    SR-GNN, whose papers all choose the epoch on held-out data)."""
+    SR-GNN, whose papers all choose the epoch on held-out data), and steps Adam fused."""
 
     valid_fraction: float
 
@@ -51,6 +51,17 @@ class ValidatedPrefixModel(PrefixSessionModel):
         if valid is None and self.valid_fraction > 0:
             train, valid = validation_split(train, self.valid_fraction)
         return super()._prepare(train, valid)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        # the fused Adam step: one pass over the item table instead of a dozen (about 10 times
+        # faster on one CPU thread for SR-GNN's 4.3 M Diginetica weights; same update)
+        fused = next(self.module.parameters()).device.type in ("cpu", "cuda")
+        return torch.optim.Adam(
+            self.module.parameters(),
+            lr=self.learning_rate,
+            weight_decay=self.weight_decay,
+            fused=fused,
+        )
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
