@@ -127,3 +127,9 @@ def test_fixed_knn_weights_at_the_ends(train):
     knn = only_knn.knn_model.scores(PREFIXES)[:, 1:]
     fused = only_knn.scores(PREFIXES)[:, 1:]
     np.testing.assert_allclose(fused, knn / knn.max(axis=1, keepdims=True), rtol=1e-6)
+
+
+def test_item_rows_are_the_rows_of_the_item_matrix():
+    encoder = VIAEncoder(n_items=6, d=4, max_length=5, dropout=0.0, scale=3.0)
+    ids = torch.tensor([3, 1, 3, 6])
+    torch.testing.assert_close(encoder.item_rows(ids), encoder.item_matrix()[ids])

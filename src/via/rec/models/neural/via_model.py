@@ -90,6 +90,9 @@ class VIAEncoder(SessionEncoder):
     def item_matrix(self) -> torch.Tensor:
         return F.normalize(self.item_embedding.weight, dim=-1)
 
+    def item_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.item_embedding(ids), dim=-1)
+
 
 class VIANet(PrefixSessionModel):
     """VIA's attention model (see the module docstring); hyperparameters as the prefix trainer's
