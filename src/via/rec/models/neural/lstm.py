@@ -3,12 +3,19 @@
 What it implements, equation by equation:
 - 3.2: prefixes are padded with item 0 to the batch's longest prefix (at most `max_length` = T
   clicks, the most recent ones; `None` keeps whole prefixes, i.e. T = the longest session) and
-  masked: the LSTM runs on packed sequences, so its final state is the state after the last real
-  click and a prefix scores the same with or without padding.
+  masked: only the real clicks are looked up and run through the LSTM (as packed sequences), so
+  its final state is the state after the last real click and a prefix scores the same with or
+  without padding.
 - 3.3: item embedding E of dimension `embedding_dim` (512), row 0 = padding (kept at zero).
 - 3.4: one LSTM layer of `hidden_units` (300) units; h_T is its state after the last click.
+  Its parameters are `nn.LSTM`'s, but training runs `_PackedLSTM`, the same function with a
+  hand-written backward (tested against `nn.LSTM`), because PyTorch's CPU LSTM on packed input
+  spends more time zero-filling per-step gradients than computing.
 - 3.5: dropout `dropout` (0.7) on h_T, then a dense layer with softmax over all items.
-- 3.6: sparse categorical cross-entropy, the mean over the batch.
+- 3.6: sparse categorical cross-entropy, the mean over the batch; dense layer, softmax and
+  cross-entropy are one fused function (`linear_cross_entropy`, same values and gradients as
+  `F.cross_entropy(F.linear(...))`, tested) that writes the 512 x (n + 1) logits into one buffer
+  reused every step and never materialises them twice.
 - 3.7, 3.8: Adam (lr 0.001) with the learning rate decayed continuously as
   lr_t = 0.001 * 0.9 ** (t / 1000), t the number of optimizer steps taken.
 - 3.9 to 3.12: embedding-diversity regulariser lambda * sum_ij S_ij^2 with
@@ -22,6 +29,15 @@ What it implements, equation by equation:
 Departures and choices the thesis leaves open (each one a constructor argument):
 - The thesis gives no value for lambda: `diversity_weight` defaults to 1e-6. The regulariser
   covers the item rows 1..n, not the padding row; eps = 1e-8.
+- `diversity_every = k > 1` (a departure; 1, the default, is exact): the regulariser's gradient
+  (two n x d x d products, 45 GFLOP a step on Diginetica, more than the full softmax's 40) is
+  recomputed every k optimizer steps and at the start of every epoch, and the same gradient is
+  added in the steps between. Not the "lazy regularisation" of StyleGAN2 (weight k * lambda every
+  k steps): under Adam, a gradient that comes once every k steps, k times larger, does not move
+  the weights as k small ones do (Adam divides by the root of the mean squared gradient, so the
+  rows that only the regulariser touches would move about sqrt(k) instead of k steps' worth).
+  Reusing a stale gradient keeps Adam's statistics; its error is how far the gradient drifts in
+  k steps.
 - Validation: when `fit` gets no validation sessions it cuts the last `valid_fraction` (10%) of
   the training sessions (file order = time order) with `via.rec.data.protocol.validation_split`
   and trains on the rest, as Keras' `validation_split` takes the end of the data. The monitored
