@@ -5,13 +5,13 @@ specify it.
 What it implements (section 3 of the paper):
 - Item embedding of dimension `embedding_dim` (50), dropout `embedding_dropout` (0.25) between
   the embedding and the GRU, one GRU layer of `hidden_units` (100) units over the prefix.
-- Global encoder (eq. 5): c_g = h_t, the GRU state after the last click.
-- Local encoder (eqs. 6 to 8): c_l = sum_j alpha_tj h_j with
+- Global encoder: c_g = h_t, the GRU state after the last click.
+- Local encoder: c_l = sum_j alpha_tj h_j with
   alpha_tj = v^T sigma(A_1 h_t + A_2 h_j) over the prefix's positions.
-- c_t = [c_g; c_l] (eq. 9), dropout `session_dropout` (0.5), then the bilinear decoder
-  (eq. 10): S_i = emb_i^T B c_t with the item embeddings shared between input and output, B of
+- c_t = [c_g; c_l], dropout `session_dropout` (0.5), then the bilinear decoder:
+  S_i = emb_i^T B c_t with the item embeddings shared between input and output, B of
   shape embedding_dim x 2 hidden_units. The encoder returns B c_t, so the scores are its product
-  with the item embedding matrix; softmax and cross-entropy over all items (eq. 11).
+  with the item embedding matrix; softmax and cross-entropy over all items.
 - Adam, lr 0.001, batch 512, prefix-augmented training (the official code's data), at most 30
   epochs, the weights of the best validation epoch kept.
 - Initialisation of the official code: every matrix N(0, 2 / rows) (the embedding's rows are
@@ -19,14 +19,15 @@ What it implements (section 3 of the paper):
 
 Departures, each deliberate:
 - The attention weights are normalised with a softmax over the prefix's real positions (what
-  the official code does: `softmax(sim * mask) * mask`, renormalised); the paper's equation 8
-  leaves them unnormalised.
+  the official code does: `softmax(sim * mask) * mask`, renormalised); the paper's alpha_tj
+  are left unnormalised.
 - The official GRU and attention use Theano's `hard_sigmoid`; this uses the logistic sigmoid
   of the paper (and PyTorch's GRU, whose reset gate acts after the recurrent product).
-- The official code cuts every sequence to its first 19 clicks; here whole prefixes are used
-  (or the `max_length` most recent clicks).
-- Early stopping watches the validation cross-entropy (the official code watches validation
-  Recall@20 on a random 10% of the training prefixes; here validation is cut from the end).
+- The official code cuts every sequence to its first 19 clicks; here each prefix keeps its 19
+  most recent clicks (`max_length`).
+- The epoch is chosen on validation HR@20, as the official code keeps the best validation
+  Recall@20, but the validation split is the last 10% of the training sessions (time order)
+  rather than a random 10% of the training prefixes.
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ What it implements:
 Departures and choices, each deliberate:
 - The official `StepLR` is stepped at the *start* of each epoch, so its first decay comes after
   two epochs, not three; this follows the paper ("decay by 0.1 after every 3 epochs").
-- Early stopping: the official code (without `--validation`) watches the test set; here it
-  watches the cross-entropy of a validation split cut from the end of training.
+- Epoch choice and early stopping: the official code (without `--validation`) watches test
+  Recall@20 and MRR@20; here they watch the HR@20 of a validation split cut from the end of
+  training (the last 10% of its sessions), never the test set.
+- Prefixes keep their 50 most recent clicks (`max_length`); the official code keeps all.
 - The embedding's padding row is zero (the official code gives the padding node a random,
   trained vector; that node has no edges and is masked out of the attention, so it never
   reaches a real node's state or a score). The official code's unused `linear_edge_f` is left out.

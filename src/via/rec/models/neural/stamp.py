@@ -9,25 +9,27 @@ What it implements:
   last click's embedding.
 - Attention (eq. 7): alpha_i = w_0^T sigma(W_1 x_i + W_2 x_t + W_3 m_s + b_a) over the prefix's
   clicks, unnormalised (the official `norm_type='none'`), and (eq. 8) m_a = sum_i alpha_i x_i.
-- Two MLP cells (eq. 9, 10): h_s = tanh(W_s m_a + b_s), h_t = tanh(W_t m_t + b_t).
-- Trilinear composition (eq. 11): z_i = <h_s, h_t, x_i> = (h_s * h_t) . x_i; softmax and
+- Two MLP cells: h_s = tanh(W_s m_a + b_s), h_t = tanh(W_t m_t + b_t).
+- Trilinear composition: z_i = <h_s, h_t, x_i> = (h_s * h_t) . x_i; softmax and
   cross-entropy over all items. The encoder returns h_s * h_t.
 - The official settings for both data sets (`config/nn_param.conf`, `stamp_rsc` and
   `stamp_cikm`): embedding 100, Adam with lr 0.003, batch 512, 10 epochs, weights N(0, 0.05^2),
-  item embeddings N(0, 0.002^2) with the padding row zero, every gradient tensor clipped to norm
-  150 (Yoochoose; 110 for Diginetica, the `published` preset).
+  item embeddings N(0, 0.002^2) with the padding row zero, gradients clipped at norm 150
+  (Yoochoose; 110 for Diginetica, the `published` preset).
 
 Departures and choices, each deliberate:
 - As in the official code, m_a is the attention sum *plus* m_s (`attout = attout + pool_out`),
   and the memory's embeddings (the prefix's clicks, including x_t) are looked up with
   `max_norm=1`: each looked-up vector is scaled down to norm 1 if longer (the candidates' side of
   the product uses the raw embeddings). The paper writes m_a without m_s.
-- The official code scores z_i without the sigma the paper puts in equation 11 (a sigma would
-  bound the softmax's inputs to (0, 1)); so does this.
+- The official code scores z_i without the sigma the paper puts around the trilinear product
+  (a sigma would bound the softmax's inputs to (0, 1)); so does this.
 - The paper's biases b_a, b_s, b_t are kept (initialised to zero, as the official code has none,
   the initial network is the official one).
 - The official batcher groups prefixes of equal length (no padding); here prefixes are shuffled
   and padded, and padding is masked out of the mean and the attention.
+- The prefix trainer clips the global gradient norm at `clip_norm`; the official code clips each
+  tensor to that norm separately (a looser bound: the global norm is at least every tensor's).
 - The paper text was not at hand; the brief's learning rate 0.005 is not what the official
   configuration ships for either data set (0.003), which is what the defaults follow.
 """
