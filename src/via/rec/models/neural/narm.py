@@ -32,6 +32,8 @@ Departures, each deliberate:
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from torch import nn
@@ -39,6 +41,12 @@ from torch import nn
 from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import Sessions
 from via.rec.models.neural.prefix import PrefixData, PrefixSessionModel
+
+
+def trainer_params(arguments: dict) -> dict:
+    """The prefix trainer's own hyperparameters among a model constructor's `locals()`."""
+    names = inspect.signature(PrefixSessionModel.__init__).parameters
+    return {name: value for name, value in arguments.items() if name in names and name != "self"}
 
 
 class ValidatedPrefixModel(PrefixSessionModel):
@@ -174,13 +182,7 @@ class NARM(ValidatedPrefixModel):
         self.hidden_units = int(hidden_units)
         self.embedding_dropout, self.session_dropout = embedding_dropout, session_dropout
         self.valid_fraction = float(valid_fraction)
-        super().__init__(
-            embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
-            lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
-            clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
-            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
-            device=device, verbose=verbose,
-        )  # fmt: skip
+        super().__init__(**trainer_params(locals()))
 
     def _build_encoder(self) -> NARMEncoder:
         return NARMEncoder(

@@ -39,7 +39,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from via.rec.models.neural.narm import ValidatedPrefixModel, last_positions, position_mask
+from via.rec.models.neural.narm import (
+    ValidatedPrefixModel,
+    last_positions,
+    position_mask,
+    trainer_params,
+)
 
 
 def clipped_to_unit_norm(vectors: torch.Tensor) -> torch.Tensor:
@@ -129,13 +134,7 @@ class STAMP(ValidatedPrefixModel):
             )
         self.weight_std, self.embedding_std = float(weight_std), float(embedding_std)
         self.valid_fraction = float(valid_fraction)
-        super().__init__(
-            embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
-            lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
-            clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
-            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
-            device=device, verbose=verbose,
-        )  # fmt: skip
+        super().__init__(**trainer_params(locals()))
 
     def _build_encoder(self) -> STAMPEncoder:
         return STAMPEncoder(self.n_items, self.embedding_dim, self.weight_std, self.embedding_std)
