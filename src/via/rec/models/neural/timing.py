@@ -60,6 +60,42 @@ def scoring_milliseconds(model, test, batch: int = 512, repeats: int = 5) -> flo
     return round(1000 * float(np.median(times)), 1)
 
 
+def regulariser_drift(model, train, n_items: int, every: int, windows: int = 4) -> list[dict]:
+    """How the LSTM's exact regulariser gradient changes within `every` - 1 steps.
+
+    Trains with the exact regulariser (recomputed every step) and compares the gradient at
+    steps 0, every, 2 every, ... with the one `every` - 1 steps later, which `diversity_every`
+    would replace by the earlier one: relative difference and cosine."""
+    exact, drift, first, done = type(model)._regulariser_gradient, [], {}, object()
+    calls = [0]
+
+    def recording():
+        gradient, step = exact(model), calls[0]
+        calls[0] += 1
+        if step % every == 0:
+            first["gradient"] = gradient.clone()
+        elif step % every == every - 1:
+            early = first["gradient"]
+            drift.append({
+                "steps": f"{step - every + 1} -> {step}",
+                "relative_difference": round(float((early - gradient).norm() / gradient.norm()), 3),
+                "cosine": round(float((early * gradient).sum()
+                                      / (early.norm() * gradient.norm())), 3),
+            })  # fmt: skip
+            if len(drift) == windows:
+                raise StopIteration(done)
+        return gradient
+
+    model.diversity_every = 1
+    model._regulariser_gradient = recording
+    try:
+        model.fit(train, n_items=n_items)
+    except StopIteration as stop:
+        if stop.value is not done:
+            raise
+    return drift
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
@@ -79,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", nargs="*", default=[], help="NAME=VALUE (JSON values)")
     parser.add_argument("--preset", default="published", help="via.rec.models.presets name")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    parser.add_argument(
+        "--drift", type=int, metavar="K", help="lstm: instead, how the regulariser's gradient "
+        "changes within K - 1 steps (what diversity_every=K reuses), over 4 windows"
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     n_sessions = round(len(dataset.train) * args.fraction)
     train = dataset.train.select(np.arange(n_sessions))
     model = create_model(args.model, **params)
+    if args.drift:
+        drift = regulariser_drift(model, train, dataset.n_items, args.drift)
+        print(json.dumps({"drift": drift, "load_average": os.getloadavg()}, indent=1))
+        return 0
     full_cases = len(all_prefixes(dataset.train))
     classes = dataset.n_items + 1
     if args.model == "lstm":
