@@ -133,3 +133,15 @@ def test_item_rows_are_the_rows_of_the_item_matrix():
     encoder = VIAEncoder(n_items=6, d=4, max_length=5, dropout=0.0, scale=3.0)
     ids = torch.tensor([3, 1, 3, 6])
     torch.testing.assert_close(encoder.item_rows(ids), encoder.item_matrix()[ids])
+
+
+def test_refitted_trains_on_everything_for_the_chosen_epochs(train):
+    stan = {"k": 50, "sample_size": 200}
+    chosen = VIANet(**dict(SMALL, n_epochs=3), knn="stan", knn_params=stan, select_on="hr@20")
+    chosen.fit(train)
+    final = chosen.refitted(train)
+    assert len(final.history_) == chosen.best_epoch_
+    assert all("valid_mrr20" not in r for r in final.history_)
+    assert final.knn_weight_ == chosen.knn_weight_ and final.seed == chosen.seed
+    assert len(final.knn_model._train) == len(train)
+    assert hit_rate(final, cycle_sessions(100, seed=2), k=5) > 0.9
