@@ -8,10 +8,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from via.rec.data.sessions import PrefixBatch, Sessions
 from via.rec.models import SessionModel, create_model
-from via.rec.models.neural.gru4rec import AdagradMomentum, GRU4Rec, session_parallel_steps
+from via.rec.models.neural.gru4rec import (
+    AdagradMomentum,
+    GRU4Rec,
+    _GRU4RecNet,
+    session_parallel_steps,
+)
 
 from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
     cycle_sessions,
@@ -62,6 +68,32 @@ def test_bpr_max_loss_matches_the_paper_by_hand():
         expected += -math.log(ranking) + 0.5 * sum(w * s * s for w, s in zip(weights, negatives))
     loss = model._step_loss(scores, torch.tensor([1, 2, 3]), sampler=None)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("constrained", [True, False], ids=["constrained", "separate-embedding"])
+def test_train_step_equals_the_plain_full_table_computation(constrained):
+    """Scores over the gathered rows, then picked per column, are the plain product with the
+    tables indexed per column, and the tables' sparse gradients equal autograd's dense ones."""
+    torch.manual_seed(0)
+    net = _GRU4RecNet(n_items=30, layers=[8], embedding=6, constrained=constrained)
+    items = torch.tensor([3, 7, 3, 12])
+    columns = torch.tensor([5, 7, 9, 5, 20, 20, 3, 29, 5])  # repeats; targets among negatives
+    state = torch.randn(4, 8)
+    scores, rows = net.train_step(items, columns, [state.clone()], 0.0, 0.0)
+    reference = _GRU4RecNet(n_items=30, layers=[8], embedding=6, constrained=constrained)
+    reference.load_state_dict(net.state_dict())
+    x = F.embedding(items, reference.Wy if constrained else reference.E)
+    h = reference.cells[0](x, state.clone())
+    expected = h @ reference.Wy[columns].T + reference.By[columns].T
+    torch.testing.assert_close(scores, expected)
+    weights = torch.randn_like(scores)
+    (scores * weights).sum().backward()
+    rows.publish_sparse()
+    (expected * weights).sum().backward()
+    for name, p in reference.named_parameters():
+        mine = net.get_parameter(name).grad
+        mine = mine.to_dense() if mine.is_sparse else mine
+        torch.testing.assert_close(mine, p.grad, msg=name)
 
 
 def test_adagrad_momentum_updates_only_the_touched_rows():

@@ -115,25 +115,27 @@ class _GRU4RecNet(nn.Module):
 
         The item tables take part only through the rows the step touches, gathered once into
         small leaf tensors; `RowGradients.publish_sparse` turns their gradients into the tables'
-        row-sparse gradients after backward.
+        row-sparse gradients after backward. The output product runs over the gathered rows
+        themselves and its columns are then picked as `columns` asks: the same scores (and the
+        same gradients, summed over repeated columns) without copying Wy's rows once per column.
         """
         rows = RowGradients()
+        n_in = len(items)
         if self.constrained:  # one gather, so an item used as input and output is one row
             local, inverse = rows.gather(self.Wy, torch.cat([items, columns]))
-            x = local.index_select(0, inverse[: len(items)])
-            out = local.index_select(0, inverse[len(items) :])
+            x = local.index_select(0, inverse[:n_in])
+            out, where = local, inverse[n_in:]
         else:
             local, inverse = rows.gather(self.E, items)
             x = local.index_select(0, inverse)
-            local, inverse = rows.gather(self.Wy, columns)
-            out = local.index_select(0, inverse)
+            out, where = rows.gather(self.Wy, columns)
         local, inverse = rows.gather(self.By, columns)
         bias = local.index_select(0, inverse)
         x = F.dropout(x, dropout_embed, training=True)
         for i, cell in enumerate(self.cells):
             x = F.dropout(cell(x, hidden[i]), dropout_hidden, training=True)
             hidden[i] = x
-        return torch.addmm(bias.T, x, out.T), rows
+        return torch.mm(x, out.T).index_select(1, where).add_(bias.T), rows
 
     def final_state(self, padded: torch.Tensor, lengths: np.ndarray) -> torch.Tensor:
         """The last layer's state after the clicks of left-aligned padded prefixes (inference).
