@@ -30,8 +30,8 @@ Departures and choices, each deliberate:
   and padded, and padding is masked out of the mean and the attention.
 - The prefix trainer clips the global gradient norm at `clip_norm`; the official code clips each
   tensor to that norm separately (a looser bound: the global norm is at least every tensor's).
-- The paper text was not at hand; the brief's learning rate 0.005 is not what the official
-  configuration ships for either data set (0.003), which is what the defaults follow.
+- The paper's text was not at hand: a learning rate of 0.005, as sometimes quoted, is not what
+  the official configuration ships for either data set (0.003), which the defaults follow.
 """
 
 from __future__ import annotations
