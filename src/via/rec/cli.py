@@ -49,6 +49,7 @@ MODEL_LABELS = {
     "pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "bprmf": "BPR-MF", "fpmc": "FPMC (FBMC)",
     "sknn": "SKNN", "vsknn": "V-SKNN", "stan": "STAN", "gru4rec": "GRU4Rec", "narm": "NARM",
     "stamp": "STAMP", "srgnn": "SR-GNN", "csrm": "CSRM", "lstm": "Thesis LSTM",
+    "vianet": "VIANet (ours)",
 }
 # `benchmark --full`: the rows of Table 3.3 in its order, then the models it lacks; any other
 # registered model follows (a new model is one registry line away from the full benchmark).
@@ -273,12 +274,15 @@ def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib
         "an item tied with the target counts as ranked above it. HR@k and MRR@k in percent.",
         "Neural models choose their epoch on a validation split cut from the end of the training",
         "sessions (never on the test set); several seeds give the mean ± sample standard deviation.",
+        "A neural run may have trained fewer epochs than its paper allows (CPU time): the `epochs`",
+        "column of the tables below says how many each one trained.",
         "",
         f"- Command: `{command}`",
         f"- Data: `../shared/data/benchmarks/` ({', '.join(datasets)}), the split of the thesis' Table 3.2",
         f"- Machine: {machine_description()}",
         f"- Run: {started}",
-        f"- Peak resident memory of the benchmark process: {peak_mib:,.0f} MiB",
+        f"- Peak resident memory: {peak_mib:,.0f} MiB (the largest of this process and of the "
+        "runs it kept or added)",
         "",
         "## HR@20 and MRR@20 beside the thesis' Table 3.3",
         "",
@@ -456,7 +460,9 @@ def cmd_benchmark(args) -> int:
     def write_report() -> None:
         # after every run, so an interrupted benchmark keeps what it measured (`--resume`)
         store.write_text(json.dumps(records, indent=2))
-        out.write_text(benchmark_markdown(records, command, started, peak_memory_mib(), out.stem))
+        # kept and added runs were measured in other processes: report the largest peak of all
+        peak = max([peak_memory_mib()] + [r.get("peak_memory_mib", 0.0) for r in records])
+        out.write_text(benchmark_markdown(records, command, started, peak, out.stem))
         benchmark_charts(records, out.with_suffix(".png"))
 
     for data_name in args.data:
