@@ -187,14 +187,20 @@ def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=
     }
 
 
+def load_for(directory: str, dataset, data_name: str) -> SessionModel:
+    """A saved model, refused if it was trained on another catalog than the data set's."""
+    model = SessionModel.load(directory)
+    if model.n_items != dataset.n_items:
+        raise SystemExit(
+            f"{directory} was trained on {model.n_items} items, {data_name} has {dataset.n_items}"
+        )
+    return model
+
+
 def cmd_evaluate(args) -> int:
     dataset = load_benchmark(args.data)
     if args.load:
-        model = SessionModel.load(args.load)
-        if model.n_items != dataset.n_items:
-            raise SystemExit(
-                f"{args.load} was trained on {model.n_items} items, {args.data} has {dataset.n_items}"
-            )
+        model = load_for(args.load, dataset, args.data)
         fit_seconds = 0.0
     else:
         params = {
@@ -595,11 +601,7 @@ def cmd_latency(args) -> int:
     limit_threads(args.threads)  # before any fitting, so the whole run keeps to them
     dataset = load_benchmark(args.data)
     if args.load:
-        model = SessionModel.load(args.load)
-        if model.n_items != dataset.n_items:
-            raise SystemExit(
-                f"{args.load} was trained on {model.n_items} items, {args.data} has {dataset.n_items}"
-            )
+        model = load_for(args.load, dataset, args.data)
         what = f"{model.name} loaded from {args.load}"
     else:
         params = {
