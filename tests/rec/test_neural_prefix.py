@@ -44,8 +44,8 @@ class ToyPrefix(PrefixSessionModel):
 
     def __init__(self, embedding_dim=16, batch_size=32, learning_rate=0.01, lr_decay=0.1,
                  lr_decay_epochs=3, weight_decay=0.0, clip_norm=0.0, n_epochs=4, patience=0,
-                 max_length=50, n_sample=0, sample_alpha=0.75, select_on="loss", seed=0,
-                 device="cpu", verbose=False):  # fmt: skip
+                 max_length=50, n_sample=0, sample_alpha=0.75, select_on="loss",
+                 valid_fraction=0.0, seed=0, device="cpu", verbose=False):  # fmt: skip
         super().__init__(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
 
     def _build_encoder(self):
@@ -136,6 +136,19 @@ def test_validation_metrics_and_best_epoch(train):
     assert hit_rate(model, valid, k=20) == pytest.approx(best["valid_hr20"], abs=1e-9)
 
 
+def test_valid_fraction_cuts_the_latest_sessions_off_as_validation(train):
+    model = ToyPrefix(**dict(SMALL, n_epochs=2), valid_fraction=0.2, select_on="hr@20")
+    fit_part, valid = model.split_validation(train, None)
+    assert len(fit_part) + len(valid) <= len(train)
+    assert len(valid) > 0
+    np.testing.assert_array_equal(fit_part.items, train.select(np.arange(len(fit_part))).items)
+    model.fit(train)
+    assert all("valid_hr20" in record for record in model.history_)
+    # given validation sessions are used as they are; valid_fraction=0 trains on everything
+    assert model.split_validation(train, valid) == (train, valid)
+    assert ToyPrefix(valid_fraction=0.0).split_validation(train, None) == (train, None)
+
+
 def test_patience_stops_when_validation_stops_improving(train):
     # a validation set of the reversed cycle gets worse as the forward cycle is learned
     reverse = cycle_sessions(50, seed=6, reverse=True)
@@ -155,3 +168,5 @@ def test_bad_hyperparameters_are_refused():
         ToyPrefix(select_on="ndcg")
     with pytest.raises(ValueError, match="max_length"):
         ToyPrefix(max_length=0)
+    with pytest.raises(ValueError, match="valid_fraction"):
+        ToyPrefix(valid_fraction=1.0)

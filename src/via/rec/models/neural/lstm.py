@@ -253,7 +253,7 @@ class _LSTMNet(nn.Module):
 
         In training, `rows` looks the embeddings up through gathered rows (same values, a
         gradient for the touched rows only)."""
-        ids, batch_sizes, order, unorder = _packed_ids(padded, lengths)
+        ids, batch_sizes, _order, unorder = _packed_ids(padded, lengths)
         x = self.embedding(ids) if rows is None else rows.lookup(self.embedding.weight, ids)
         lstm = self.lstm
         h = _PackedLSTM.apply(

@@ -32,45 +32,11 @@ Departures, each deliberate:
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 from torch import nn
 
-from via.rec.data.protocol import validation_split
-from via.rec.data.sessions import Sessions
-from via.rec.models.neural.prefix import PrefixData, PrefixSessionModel
-
-
-def trainer_params(arguments: dict) -> dict:
-    """The prefix trainer's own hyperparameters among a model constructor's `locals()`."""
-    names = inspect.signature(PrefixSessionModel.__init__).parameters
-    return {name: value for name, value in arguments.items() if name in names and name != "self"}
-
-
-class ValidatedPrefixModel(PrefixSessionModel):
-    """A prefix-trained model that, given no validation sessions, cuts the last `valid_fraction`
-    of the training sessions (time order) off as its validation split (shared by NARM, STAMP and
-    SR-GNN, whose papers all choose the epoch on held-out data), and steps Adam fused."""
-
-    valid_fraction: float
-
-    def _prepare(self, train: Sessions, valid: Sessions | None) -> PrefixData:
-        if valid is None and self.valid_fraction > 0:
-            train, valid = validation_split(train, self.valid_fraction)
-        return super()._prepare(train, valid)
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        # the fused Adam step: one pass over the item table instead of a dozen (about 10 times
-        # faster on one CPU thread for SR-GNN's 4.3 M Diginetica weights; same update)
-        fused = next(self.module.parameters()).device.type in ("cpu", "cuda")
-        return torch.optim.Adam(
-            self.module.parameters(),
-            lr=self.learning_rate,
-            weight_decay=self.weight_decay,
-            fused=fused,
-        )
+from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,7 +112,7 @@ class NARMEncoder(nn.Module):
 
 
 
-class NARM(ValidatedPrefixModel):
+class NARM(PrefixSessionModel):
     """NARM (Li et al. 2017) with the paper's and the official code's settings."""
 
     name = "narm"
@@ -181,7 +147,6 @@ class NARM(ValidatedPrefixModel):
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
         self.hidden_units = int(hidden_units)
         self.embedding_dropout, self.session_dropout = embedding_dropout, session_dropout
-        self.valid_fraction = float(valid_fraction)
         super().__init__(**trainer_params(locals()))
 
     def _build_encoder(self) -> NARMEncoder:

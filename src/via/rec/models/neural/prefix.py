@@ -17,6 +17,9 @@ model class implements `_build_encoder`; everything else lives here:
 - Adam with L2 `weight_decay`; the learning rate is `learning_rate * lr_decay ** k` in epoch
   `k * lr_decay_epochs + 1 ...` (the step decay of SR-GNN and its successors); gradient norm
   clipped to `clip_norm` when positive.
+- Validation: `fit(train)` without validation sessions cuts the last `valid_fraction` of the
+  training sessions (time order) off as its validation split (`validation_split`: clicks on items
+  the rest never shows are dropped, as for the test set); `valid_fraction=0` trains on all.
 - With validation sessions, every epoch scores all their prefixes against the whole catalog and
   records the cross-entropy (`valid_loss`) and `valid_hr20` / `valid_mrr20`; the epoch with the
   best `select_on` criterion is kept (its weights are restored after training) and `patience`
@@ -27,6 +30,7 @@ model class implements `_build_encoder`; everything else lives here:
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
 from dataclasses import dataclass
 
@@ -35,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, PrefixTargets, Sessions, all_prefixes
 from via.rec.models.neural.common import (
     PopularitySampler,
@@ -85,6 +90,12 @@ def pad_cases(prefixes: PrefixBatch, index: np.ndarray) -> tuple[np.ndarray, np.
     return out, lengths.astype(np.int64)
 
 
+def trainer_params(arguments: dict) -> dict:
+    """The prefix trainer's own hyperparameters among a model constructor's `locals()`."""
+    names = inspect.signature(PrefixSessionModel.__init__).parameters
+    return {name: value for name, value in arguments.items() if name in names and name != "self"}
+
+
 class PrefixSessionModel(TorchSessionModel):
     """Base class of the prefix-trained models; subclasses implement `_build_encoder` and pass
     their own hyperparameters plus these to `__init__` (every one listed in their signature)."""
@@ -107,11 +118,14 @@ class PrefixSessionModel(TorchSessionModel):
         n_sample: int = 0,
         sample_alpha: float = 0.75,
         select_on: str = "loss",
+        valid_fraction: float = 0.1,
         seed: int = 0,
         device: str = "cpu",
         verbose: bool = False,
     ):
         super().__init__(seed=seed, device=device, verbose=verbose)
+        if not 0 <= valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
         if select_on not in SELECT_ON:
             raise ValueError(f"select_on must be one of {', '.join(SELECT_ON)}, got {select_on!r}")
         for name, value in (("embedding_dim", embedding_dim), ("batch_size", batch_size),
@@ -125,6 +139,7 @@ class PrefixSessionModel(TorchSessionModel):
         self.patience = int(patience)
         self.max_length, self.n_sample = int(max_length), int(n_sample)
         self.sample_alpha, self.select_on = float(sample_alpha), select_on
+        self.valid_fraction = float(valid_fraction)
         self._valid_metrics: dict[str, float] = {}
 
     # --- what a model family provides ------------------------------------------------------
@@ -136,7 +151,17 @@ class PrefixSessionModel(TorchSessionModel):
         return self._build_encoder()
 
     # --- training ---------------------------------------------------------------------------
+    def split_validation(
+        self, train: Sessions, valid: Sessions | None
+    ) -> tuple[Sessions, Sessions | None]:
+        """(sessions to train on, validation sessions): `valid` when given, else the last
+        `valid_fraction` of `train` cut off (none when `valid_fraction` is 0)."""
+        if valid is None and self.valid_fraction > 0:
+            return validation_split(train, self.valid_fraction)
+        return train, valid
+
     def _prepare(self, train: Sessions, valid: Sessions | None) -> PrefixData:
+        train, valid = self.split_validation(train, valid)
         cases = all_prefixes(train, max_length=self.max_length)
         if len(cases) == 0:
             raise ValueError("no training session has two or more clicks")
@@ -152,10 +177,13 @@ class PrefixSessionModel(TorchSessionModel):
         return PrefixData(cases, valid_cases, sampler)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        # the fused kernel: one pass over each parameter instead of one per Adam operation
+        # the fused kernel: one pass over the item table instead of a dozen (about 10 times
+        # faster on one CPU thread for SR-GNN's 4.3 M Diginetica weights; same update), on the
+        # devices that have it
+        fused = next(self.module.parameters()).device.type in ("cpu", "cuda")
         return torch.optim.Adam(
             self.module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
-            fused=True,
+            fused=fused,
         )
 
     def _epoch_learning_rate(self, epoch: int) -> float:

@@ -37,12 +37,8 @@ import math
 import torch
 from torch import nn
 
-from via.rec.models.neural.narm import (
-    ValidatedPrefixModel,
-    last_positions,
-    position_mask,
-    trainer_params,
-)
+from via.rec.models.neural.narm import last_positions, position_mask
+from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
 
 
 def session_graph(
@@ -147,7 +143,7 @@ class SRGNNEncoder(nn.Module):
 
 
 
-class SRGNN(ValidatedPrefixModel):
+class SRGNN(PrefixSessionModel):
     """SR-GNN (Wu et al. 2019) with the paper's and the official code's settings;
     `embedding_dim` is the hidden size d (item embeddings and node states)."""
 
@@ -178,7 +174,6 @@ class SRGNN(ValidatedPrefixModel):
         if int(steps) < 1:
             raise ValueError(f"steps must be a positive integer, got {steps}")
         self.steps = int(steps)
-        self.valid_fraction = float(valid_fraction)
         super().__init__(**trainer_params(locals()))
 
     def _build_encoder(self) -> SRGNNEncoder:

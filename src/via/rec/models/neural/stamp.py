@@ -39,12 +39,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from via.rec.models.neural.narm import (
-    ValidatedPrefixModel,
-    last_positions,
-    position_mask,
-    trainer_params,
-)
+from via.rec.models.neural.narm import last_positions, position_mask
+from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
 
 
 def clipped_to_unit_norm(vectors: torch.Tensor) -> torch.Tensor:
@@ -100,7 +96,7 @@ class STAMPEncoder(nn.Module):
         return self.item_embedding.weight
 
 
-class STAMP(ValidatedPrefixModel):
+class STAMP(PrefixSessionModel):
     """STAMP (Liu et al. 2018) with the official code's settings (`stamp_rsc`)."""
 
     name = "stamp"
@@ -133,7 +129,6 @@ class STAMP(ValidatedPrefixModel):
                 f"weight_std and embedding_std must be positive, got {weight_std}, {embedding_std}"
             )
         self.weight_std, self.embedding_std = float(weight_std), float(embedding_std)
-        self.valid_fraction = float(valid_fraction)
         super().__init__(**trainer_params(locals()))
 
     def _build_encoder(self) -> STAMPEncoder:

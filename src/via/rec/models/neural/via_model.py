@@ -23,9 +23,10 @@ is None, the best of 0, 0.05, ..., 1 by the `select_on` metric on the last (most
 validation prefixes, at most `FUSION_CASES` of them.
 
 Protocol of `fit(train)` without validation sessions: the last `valid_fraction` of the training
-sessions (time order) is cut off as validation (`validation_split`); the network trains on the
-rest, the epoch (and w) are chosen on the validation part, and the kNN part is then re-indexed on
-all training sessions (an index, no hyperparameter changes). Nothing looks at the test set.
+sessions (time order) is cut off as validation (the prefix trainer's `split_validation`); the
+network trains on the rest, the epoch (and w) are chosen on the validation part, and the kNN part
+is then re-indexed on all training sessions (an index, no hyperparameter changes). Nothing looks
+at the test set.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.models import create_model
 from via.rec.models.neural.narm import last_positions, masked_softmax, position_mask
@@ -134,9 +134,7 @@ class VIANet(PrefixSessionModel):
             raise ValueError(f"knn must be one of {', '.join(KNN_MODELS)}, got {knn!r}")
         if knn_weight is not None and not 0 <= knn_weight <= 1:
             raise ValueError(f"knn_weight must be in [0, 1] or None, got {knn_weight}")
-        if not 0 <= valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
-        self.valid_fraction, self.knn = float(valid_fraction), knn
+        self.knn = knn
         self.knn_params = dict(knn_params or {})
         self.knn_weight = None if knn_weight is None else float(knn_weight)
         self.knn_model = None if knn == "none" else create_model(knn, **self.knn_params)
@@ -151,8 +149,8 @@ class VIANet(PrefixSessionModel):
             embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
             lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
             clip_norm=clip_norm, n_epochs=n_epochs, patience=patience, max_length=max_length,
-            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on, seed=seed,
-            device=device, verbose=verbose,
+            n_sample=n_sample, sample_alpha=sample_alpha, select_on=select_on,
+            valid_fraction=valid_fraction, seed=seed, device=device, verbose=verbose,
         )  # fmt: skip
 
     def _build_encoder(self) -> VIAEncoder:
@@ -173,9 +171,7 @@ class VIANet(PrefixSessionModel):
         `valid_fraction` > 0), choose the epoch and the fusion weight on validation, then
         re-index the kNN part on all of `train`."""
         n_items = self._catalog_size(train, n_items)
-        fit_part = train
-        if valid is None and self.valid_fraction > 0:
-            fit_part, valid = validation_split(train, self.valid_fraction)
+        fit_part, valid = self.split_validation(train, valid)
         super().fit(fit_part, valid, n_items=n_items, checkpoint_dir=checkpoint_dir)
         if self.knn_model is None:
             return self
