@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.evaluate import drop_unknown
@@ -50,8 +51,10 @@ class LatencyReport:
 
 
 def limit_threads(threads: int) -> None:
-    """Pin the numeric libraries to `threads` threads (torch if it is loaded or installed)."""
+    """Pin the numeric libraries to `threads` threads: the BLAS NumPy loaded (the catalog
+    products of the neural models run there), OpenMP, and torch if it is installed."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    threadpool_limits(threads)  # already-loaded OpenBLAS / OpenMP pools ignore the variable
     try:
         import torch
     except ImportError:  # the counting models do not need it

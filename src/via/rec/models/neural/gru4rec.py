@@ -62,6 +62,7 @@ from via.rec.models.neural.common import (
     RowGradients,
     TorchSessionModel,
     TrainingProgress,
+    catalog_scores,
     item_counts,
     left_aligned,
 )
@@ -372,9 +373,9 @@ class GRU4Rec(TorchSessionModel):
             events += len(clicks)
         return total / max(events, 1), events
 
-    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> np.ndarray:
         net = self.module
         if len(prefixes) == 0:
-            return torch.empty((0, self.n_items + 1), device=device)
+            return np.empty((0, self.n_items + 1), dtype=np.float32)
         state = net.final_state(*left_aligned(prefixes, device))
-        return torch.addmm(net.By.T, state, net.Wy.T)
+        return catalog_scores(state, net.Wy, net.By[:, 0])

@@ -70,6 +70,7 @@ from via.rec.models.neural.common import (
     RowGradients,
     TorchSessionModel,
     TrainingProgress,
+    catalog_scores,
     item_counts,
     left_aligned,
 )
@@ -449,12 +450,14 @@ class ThesisLSTM(TorchSessionModel):
                 total += float(F.cross_entropy(logits, target, reduction="sum"))
         return total / len(data.valid)
 
-    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> np.ndarray:
         if len(prefixes) == 0:
-            return torch.empty((0, self.n_items + 1), device=device)
+            return np.empty((0, self.n_items + 1), dtype=np.float32)
         if self.max_length is not None:
             prefixes = _keep_recent(prefixes, self.max_length)
-        return self.module.output(self.module.encode(*_prefix_tensors(prefixes, device)))
+        net = self.module
+        state = net.encode(*_prefix_tensors(prefixes, device))
+        return catalog_scores(state, net.output.weight, net.output.bias)
 
 
 def _keep_recent(prefixes: PrefixBatch, max_length: int) -> PrefixBatch:

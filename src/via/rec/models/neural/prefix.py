@@ -45,6 +45,7 @@ from via.rec.models.neural.common import (
     PopularitySampler,
     TorchSessionModel,
     TrainingProgress,
+    catalog_scores,
     item_counts,
 )
 
@@ -300,17 +301,17 @@ class PrefixSessionModel(TorchSessionModel):
             self._matrix_cache = cached
         return cached[1]
 
-    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+    def _score_batch(self, prefixes: PrefixBatch, device: torch.device) -> np.ndarray:
         lengths = prefixes.lengths
         matrix = self._scoring_matrix()
         if len(prefixes) and lengths.min() > 0:
-            return self._encode(prefixes, device) @ matrix.T
-        out = matrix.new_zeros((len(prefixes), matrix.shape[0]))
+            return catalog_scores(self._encode(prefixes, device), matrix)
+        out = np.zeros((len(prefixes), matrix.shape[0]), dtype=np.float32)
         nonempty = np.flatnonzero(lengths > 0)
         if len(nonempty):
             kept = prefixes.sessions.select(nonempty)
-            out[torch.from_numpy(nonempty).to(device)] = (
-                self._encode(PrefixBatch(kept.items, kept.offsets), device) @ matrix.T
+            out[nonempty] = catalog_scores(
+                self._encode(PrefixBatch(kept.items, kept.offsets), device), matrix
             )
         return out
 
