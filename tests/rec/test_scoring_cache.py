@@ -42,3 +42,31 @@ def test_scores_follow_every_change_of_the_weights(tmp_path):
     model.fit(cycle_sessions(100, seed=2), n_items=30)  # a new fit, a new module
     np.testing.assert_allclose(model.scores(PREFIXES), direct_scores(model, PREFIXES),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_catalog_scores_equal_the_torch_product_for_one_row_and_many():
+    from via.rec.models.neural.common import catalog_scores
+
+    generator = torch.Generator().manual_seed(0)
+    matrix = torch.randn(301, 16, generator=generator)
+    bias = torch.randn(301, generator=generator)
+    for rows in (1, 7):
+        vectors = torch.randn(rows, 16, generator=generator)
+        for b in (None, bias):
+            expected = vectors @ matrix.T if b is None else vectors @ matrix.T + b
+            got = catalog_scores(vectors, matrix, b)
+            assert got.dtype == np.float32 and got.shape == (rows, 301)
+            np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+            got[:, 0] = -np.inf  # the caller's own array: the weights stay untouched
+            assert torch.isfinite(matrix).all() and torch.isfinite(bias).all()
+
+
+def test_one_session_scores_as_it_does_in_a_batch(tmp_path):
+    model = VIANet(embedding_dim=8, batch_size=32, n_epochs=1, knn="none", verbose=False)
+    model.fit(cycle_sessions(100, seed=1), n_items=30)
+    batch = model.scores(PREFIXES)
+    np.testing.assert_allclose(model.scores(PrefixBatch.from_lists([[3, 4, 5]]))[0], batch[1],
+                               rtol=1e-5, atol=1e-5)
+    assert list(model.recommend(PrefixBatch.from_lists([[3, 4, 5]]), 5)[0]) == list(
+        np.argsort(-batch[1], kind="stable")[:5]
+    )
