@@ -83,6 +83,12 @@ def test_diversity_regulariser_equals_the_n_by_n_formula():
     torch.testing.assert_close(padded.grad[1:], x_ref.grad, rtol=1e-10, atol=1e-12)
     # orthogonal rows: only the diagonal counts
     assert diversity_loss(torch.eye(5, dtype=torch.float64) * 3).item() == pytest.approx(5.0)
+    # in float32 the products run in NumPy's BLAS (a symmetric rank-k update for U^T U)
+    x32 = x.detach().float().requires_grad_(True)
+    value = diversity_loss(x32)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    value.backward()
+    torch.testing.assert_close(x32.grad, x_ref.grad.float(), rtol=1e-4, atol=1e-5)
 
 
 def test_padding_and_batching_do_not_change_scores(fitted):
@@ -162,12 +168,15 @@ def test_resumed_training_continues_exactly(train, tmp_path, capsys):
         ThesisLSTM(**params, n_epochs=5, seed=1).fit(train, checkpoint_dir=tmp_path)
 
 
-def test_fused_cross_entropy_equals_torch():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_cross_entropy_equals_torch(dtype):
+    # float32 on the CPU runs the products in NumPy's BLAS (common.matmul), float64 in torch
+    tight = dtype == torch.float64
     generator = torch.Generator().manual_seed(0)
-    workspace = torch.empty(7 * 11, dtype=torch.float64)
+    workspace = torch.empty(7 * 11, dtype=dtype)
     for batch in (7, 5):  # a shorter last batch reuses the front of the buffer
         tensors = [
-            torch.randn(shape, generator=generator, dtype=torch.float64) * 3
+            torch.randn(shape, generator=generator, dtype=dtype) * 3
             for shape in ((batch, 4), (11, 4), (11,))
         ]
         targets = torch.randint(0, 11, (batch,), generator=generator)
@@ -175,11 +184,12 @@ def test_fused_cross_entropy_equals_torch():
         theirs = [t.clone().requires_grad_() for t in tensors]
         loss = linear_cross_entropy(*ours, targets, workspace)
         expected = F.cross_entropy(F.linear(*theirs), targets)
-        torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+        tolerance = 1e-12 if tight else 1e-5
+        torch.testing.assert_close(loss, expected, rtol=tolerance, atol=tolerance)
         loss.backward()
         expected.backward()
         for a, b in zip(ours, theirs):
-            torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(a.grad, b.grad, rtol=tolerance * 100, atol=tolerance)
 
 
 def test_packed_lstm_equals_torch_lstm():

@@ -63,6 +63,22 @@ def known_items_only(prefixes: PrefixBatch) -> PrefixBatch:
     return PrefixBatch(kept.items, kept.offsets)
 
 
+def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`a @ b` (into `out` if given) for 2-d tensors, through NumPy's BLAS for float32 tensors on
+    the CPU, torch otherwise. Same product, other kernel: on this project's AMD CPUs torch's MKL
+    runs the thin products of a softmax over 43k items at about half OpenBLAS' speed (512 x 300
+    x 43,099: 24 against 50 GFLOP/s on one thread, docs/neural.md), and NumPy computes
+    `x.T @ x` with a symmetric rank-k update, half the work. For use inside hand-written
+    autograd functions: the result carries no graph."""
+    if a.device.type != "cpu" or a.dtype != torch.float32 or b.dtype != torch.float32:
+        return torch.mm(a, b) if out is None else torch.mm(a, b, out=out)
+    x, y = a.detach().numpy(), b.detach().numpy()
+    if out is None:
+        return torch.from_numpy(np.matmul(x, y))
+    np.matmul(x, y, out=out.detach().numpy())
+    return out
+
+
 def catalog_scores(
     vectors: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor | None = None
 ) -> np.ndarray:

@@ -73,6 +73,7 @@ from via.rec.models.neural.common import (
     catalog_scores,
     item_counts,
     left_aligned,
+    matmul,
 )
 
 DIVERSITY_EPS = 1e-8
@@ -92,14 +93,14 @@ class _DiversityLoss(torch.autograd.Function):
         norms = torch.linalg.vector_norm(embeddings, dim=1, keepdim=True)
         inverse = 1.0 / (norms + eps)
         unit = embeddings * inverse
-        gram = unit.T @ unit
+        gram = matmul(unit.T, unit)
         ctx.save_for_backward(unit, norms, inverse, gram)
         return (gram * gram).sum()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         unit, norms, inverse, gram = ctx.saved_tensors
-        g = unit @ gram
+        g = matmul(unit, gram)
         along = (unit * g).sum(dim=1, keepdim=True)
         along.mul_(torch.where(norms > 0, 1.0 / (norms * inverse), 0.0))
         g.addcmul_(unit, along, value=-1.0)
@@ -125,7 +126,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, workspace):
         x = workspace[: len(hidden) * len(weight)].view(len(hidden), len(weight))
-        torch.addmm(bias, hidden, weight.T, out=x)
+        matmul(hidden, weight.T, out=x).add_(bias)
         top = x.amax(dim=1)
         target_logit = x.gather(1, targets[:, None]).squeeze(1)
         torch.ops.aten._softmax.out(x, 1, False, out=x)
@@ -138,7 +139,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         hidden, weight, targets, x = ctx.saved_tensors
         x[torch.arange(len(targets), device=x.device), targets] -= 1.0
         x.mul_(grad / len(targets))
-        return x @ weight, x.T @ hidden, x.sum(dim=0), None, None
+        return matmul(x, weight), matmul(x.T, hidden), x.sum(dim=0), None, None
 
 
 def linear_cross_entropy(

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from via.rec.cli import parse_params
 from via.rec.data import load_benchmark
@@ -31,22 +32,34 @@ from via.rec.models.presets import preset_params
 
 def softmax_products_seconds(
     batch: int, hidden: int, classes: int, repeats: int = 3
-) -> tuple[float, float]:
-    """(wall, CPU) seconds of the 3 products of one full-softmax training step, each the best
-    of `repeats`."""
+) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of the 3 products of one full-softmax training step (h W^T, G W,
+    G^T h), each the best of `repeats`, in torch (MKL) and in NumPy (OpenBLAS); `floor` takes
+    each product from the faster of the two, the least this machine needs for them."""
     generator = torch.Generator().manual_seed(0)
     h = torch.randn(batch, hidden, generator=generator)
     w = torch.randn(classes, hidden, generator=generator)
     g = torch.randn(batch, classes, generator=generator)
-    best, best_cpu = float("inf"), float("inf")
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        h @ w.T
-        g @ w
-        g.T @ h
-        best = min(best, time.perf_counter() - start)
-        best_cpu = min(best_cpu, time.process_time() - cpu_start)
-    return best, best_cpu
+    hn, wn, gn = h.numpy(), w.numpy(), g.numpy()
+    products = {
+        "torch": (lambda: h @ w.T, lambda: g @ w, lambda: g.T @ h),
+        "numpy": (lambda: hn @ wn.T, lambda: gn @ wn, lambda: gn.T @ hn),
+    }
+    times = {}
+    for library, calls in products.items():
+        each = []
+        for product in calls:
+            best, best_cpu = float("inf"), float("inf")
+            for _ in range(repeats):
+                start, cpu_start = time.perf_counter(), time.process_time()
+                product()
+                best = min(best, time.perf_counter() - start)
+                best_cpu = min(best_cpu, time.process_time() - cpu_start)
+            each.append((best, best_cpu))
+        times[library] = each
+    fastest = [min(pair) for pair in zip(times["torch"], times["numpy"])]
+    total = {library: tuple(map(sum, zip(*each))) for library, each in times.items()}
+    return {**total, "floor": tuple(map(sum, zip(*fastest)))}
 
 
 def scoring_milliseconds(model, test, batch: int = 512, repeats: int = 5) -> float:
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # NumPy's BLAS, which the LSTM's products run in
     dataset = load_benchmark(args.data)
     params = preset_params(args.preset, dataset.name, args.model)
     params.update(
@@ -172,12 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         batch, hidden = model.batch_size, model.hidden_units
         # the floor is timed before and after the epoch; the faster of the two is used
         floor_after = softmax_products_seconds(batch, hidden, classes)
-        step, step_cpu = (min(a, b) for a, b in zip(floor_before, floor_after))
+        step, step_cpu = (min(a, b) for a, b in zip(floor_before["floor"], floor_after["floor"]))
+        by_library = {
+            library: round(min(floor_before[library][0], floor_after[library][0]), 3)
+            for library in ("torch", "numpy")
+        }
         flops = 3 * 2 * batch * hidden * classes
         steps_full = int(np.ceil(full_cases / batch))
         steps = int(np.ceil(len(all_prefixes(train)) / batch))
         report.update(
             softmax_products_seconds_per_step=round(step, 3),
+            softmax_products_seconds_per_step_by_library=by_library,
             softmax_products_gflops=round(flops / step / 1e9, 1),
             full_epoch_floor_seconds=round(steps_full * step, 0),
             projected_epoch_over_floor=round(full_cases / epoch["prefixes_per_second"]
