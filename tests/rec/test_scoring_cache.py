@@ -61,7 +61,7 @@ def test_catalog_scores_equal_the_torch_product_for_one_row_and_many():
             assert torch.isfinite(matrix).all() and torch.isfinite(bias).all()
 
 
-def test_one_session_scores_as_it_does_in_a_batch(tmp_path):
+def test_one_session_scores_as_it_does_in_a_batch():
     model = VIANet(embedding_dim=8, batch_size=32, n_epochs=1, knn="none", verbose=False)
     model.fit(cycle_sessions(100, seed=1), n_items=30)
     batch = model.scores(PREFIXES)

@@ -66,10 +66,10 @@ def known_items_only(prefixes: PrefixBatch) -> PrefixBatch:
 def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """`a @ b` (into `out` if given) for 2-d tensors, through NumPy's BLAS for float32 tensors on
     the CPU, torch otherwise. Same product, other kernel: on this project's AMD CPUs torch's MKL
-    runs the thin products of a softmax over 43k items at about half OpenBLAS' speed (512 x 300
-    x 43,099: 24 against 50 GFLOP/s on one thread, docs/neural.md), and NumPy computes
-    `x.T @ x` with a symmetric rank-k update, half the work. For use inside hand-written
-    autograd functions: the result carries no graph."""
+    runs the thin products of a softmax over 43k items well below OpenBLAS' speed (the three
+    512 x 300 x 43,099 products of one LSTM step: 0.79 to 0.93 s against 0.51 to 0.62 s on one
+    thread, docs/neural.md), and NumPy computes `x.T @ x` with a symmetric rank-k update, half
+    the work. For use inside hand-written autograd functions: the result carries no graph."""
     if a.device.type != "cpu" or a.dtype != torch.float32 or b.dtype != torch.float32:
         return torch.mm(a, b) if out is None else torch.mm(a, b, out=out)
     x, y = a.detach().numpy(), b.detach().numpy()
@@ -85,12 +85,12 @@ def catalog_scores(
     """`vectors @ matrix.T (+ bias)`: (batch, n_items + 1) float32 scores as a NumPy array.
 
     On the CPU the product runs in NumPy's BLAS (OpenBLAS) on zero-copy views of the tensors,
-    writing straight into the array the caller gets. On this project's CPUs that is 2 to 3 times
-    faster than torch's MKL kernel for these thin products (k = 100 to 512 against 43k rows:
-    74 against 214 ms for 512 x 100 x 43,098 on one thread, docs/neural.md "Serving"), partly
-    because a fresh NumPy array of that size is backed by huge pages while torch's has to fault
-    in 88 MB page by page; one row is a matrix-vector product (0.4 ms less of its 1.7 ms). On
-    CUDA the product stays on the device.
+    writing straight into the array the caller gets. On this project's CPUs torch's MKL kernel is
+    much slower for these thin products (k = 100 to 512 against 43k rows: 512 x 100 x 43,098
+    took 216.8 ms in torch, a whole VIANet `scores` call through NumPy 119.8 ms, one thread,
+    docs/neural.md "Serving time on one core"), partly because a fresh 88 MB torch buffer has to
+    be faulted in page by page. One row is a matrix-vector product, cheaper than a 1-row matrix
+    product. On CUDA the product stays on the device.
     """
     if vectors.device.type != "cpu":
         out = vectors @ matrix.T if bias is None else torch.addmm(bias, vectors, matrix.T)
