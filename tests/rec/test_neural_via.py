@@ -3,6 +3,8 @@ persistence through the registry."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,96 @@ def test_refitted_trains_on_everything_for_the_chosen_epochs(train):
     assert final.knn_weight_ == chosen.knn_weight_ and final.seed == chosen.seed
     assert len(final.knn_model._train) == len(train)
     assert hit_rate(final, cycle_sessions(100, seed=2), k=5) > 0.9
+
+
+def _write_benchmark(folder, train, test):
+    folder.mkdir()
+    for name, sessions in (("train", train), ("test", test)):
+        lines = (" ".join(map(str, sessions[i])) for i in range(len(sessions)))
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_protocol_runner_and_reuse_of_its_choices_for_another_seed(train, tmp_path):
+    from via.rec.models.neural.via_model import main
+
+    data = _write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3))
+    params = ["embedding_dim=16", "batch_size=32", "learning_rate=0.01", "n_epochs=3",
+              "dropout=0.0", "scale=8.0", "knn=stan", 'knn_params={"k": 50, "sample_size": 200}']
+    main(["--data", str(data), "--seed", "0", "--out", str(tmp_path / "s0"), "--param", *params])
+    first = json.loads((tmp_path / "s0" / "result.json").read_text())
+    assert len(first["refit_history"]) == first["selection"]["best_epoch"]
+    assert first["network"]["HR@5"] > 0.9 and first["fused"]["HR@5"] > 0.9
+
+    main(["--data", str(data), "--seed", "1", "--out", str(tmp_path / "s1"), "--param", *params,
+          "--chosen", str(tmp_path / "s0" / "result.json")])
+    second = json.loads((tmp_path / "s1" / "result.json").read_text())
+    assert second["seed"] == 1
+    assert second["selection"]["best_epoch"] == first["selection"]["best_epoch"]
+    assert second["selection"]["knn_weight"] == first["selection"]["knn_weight"]
+    assert second["selection"]["chosen_from"].endswith("result.json")
+    assert len(second["refit_history"]) == first["selection"]["best_epoch"]
+    assert all("valid_mrr20" not in r for r in second["refit_history"])
+    final = SessionModel.load(tmp_path / "s1" / "model")
+    assert final.seed == 1 and final.knn_weight_ == first["selection"]["knn_weight"]
+
+    # choices made with other settings are not reused
+    with pytest.raises(SystemExit, match="other settings"):
+        main(["--data", str(data), "--seed", "2", "--out", str(tmp_path / "s2"),
+              "--param", *params, "scale=4.0", "--chosen", str(tmp_path / "s0" / "result.json")])
+
+
+def test_ensemble_scores_the_mean_of_its_members_logits(train, tmp_path):
+    model = VIANet(**dict(SMALL, members=3)).fit(train)
+    assert hit_rate(model, cycle_sessions(100, seed=2), k=5) > 0.95
+    members = model.module.members
+    assert len(members) == 3
+    # different initialisations, so different networks
+    assert not torch.equal(members[0].item_embedding.weight, members[1].item_embedding.weight)
+    items = torch.tensor([[3, 4, 5], [7, 8, 0]])
+    lengths = torch.tensor([3, 2])
+    with torch.no_grad():
+        each = [m(items, lengths) @ m.item_matrix().T for m in members]
+    expected = torch.stack(each).mean(dim=0).numpy()
+    scores = model.scores(PrefixBatch.from_lists([[3, 4, 5], [7, 8]]))
+    np.testing.assert_allclose(scores[:, 1:], expected[:, 1:], rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "ensemble")
+    again = SessionModel.load(tmp_path / "ensemble")
+    assert again.members == 3
+    np.testing.assert_array_equal(again.scores(PREFIXES), model.scores(PREFIXES))
+
+
+@pytest.mark.parametrize("n_sample", [0, 8])
+def test_ensemble_loss_is_the_sum_of_the_members_own_losses(train, n_sample):
+    model = VIANet(**dict(SMALL, members=2, n_epochs=1, n_sample=n_sample)).fit(train)
+    data = model._prepare(train, None)
+    items = torch.tensor([[3, 4, 5], [7, 8, 0], [1, 0, 0]])
+    lengths = torch.tensor([3, 2, 1])
+    targets = torch.tensor([6, 9, 2])
+    with torch.no_grad():
+        session = model.module(items, lengths)
+        total = model._training_loss(session, targets, data.sampler, np.random.default_rng(5))
+        alone = []
+        for member in model.module.members:
+            single = VIANet(**dict(SMALL, n_epochs=1, n_sample=n_sample))
+            single.n_items, single.module = model.n_items, member
+            alone.append(single._training_loss(member(items, lengths), targets, data.sampler,
+                                               np.random.default_rng(5)))
+    assert float(total) == pytest.approx(float(sum(alone)), rel=1e-5)
+
+
+def test_ensemble_of_fitted_networks(train, tmp_path):
+    first = VIANet(**dict(SMALL, n_epochs=2, seed=0)).fit(train)
+    second = VIANet(**dict(SMALL, n_epochs=2, seed=1)).fit(train)
+    combined = VIANet.ensemble_of([first, second])
+    assert combined.members == 2
+    expected = (first.scores(PREFIXES) + second.scores(PREFIXES)) / 2
+    np.testing.assert_allclose(combined.scores(PREFIXES)[:, 1:], expected[:, 1:], atol=1e-5)
+    combined.save(tmp_path / "combined")
+    np.testing.assert_array_equal(
+        SessionModel.load(tmp_path / "combined").scores(PREFIXES), combined.scores(PREFIXES)
+    )
+    with pytest.raises(ValueError, match="differ"):
+        VIANet.ensemble_of([first, VIANet(**dict(SMALL, n_epochs=2, scale=4.0)).fit(train)])
+    with pytest.raises(ValueError, match="at least two"):
+        VIANet.ensemble_of([first])

@@ -91,6 +91,23 @@ def pad_cases(prefixes: PrefixBatch, index: np.ndarray) -> tuple[np.ndarray, np.
     return out, lengths.astype(np.int64)
 
 
+def sampled_softmax_loss(
+    session: torch.Tensor,
+    rows: torch.Tensor,
+    columns: torch.Tensor,
+    targets: torch.Tensor,
+    sampler: PopularitySampler,
+) -> torch.Tensor:
+    """Cross-entropy of each row's target among `columns` (the batch's targets, then shared
+    negatives; `rows` are their item vectors), logQ-corrected; another row's identical target is
+    not a negative for this row."""
+    logits = session @ rows.T - sampler.log_q(columns, len(targets))
+    accidental = columns[None, :] == targets[:, None]
+    accidental[:, : len(targets)].fill_diagonal_(False)
+    logits = logits.masked_fill(accidental, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(len(targets), device=targets.device))
+
+
 def trainer_params(arguments: dict) -> dict:
     """The prefix trainer's own hyperparameters among a model constructor's `locals()`."""
     names = inspect.signature(PrefixSessionModel.__init__).parameters
@@ -224,15 +241,14 @@ class PrefixSessionModel(TorchSessionModel):
     def _training_loss(self, session, targets, sampler, rng) -> torch.Tensor:
         if sampler is None:  # full softmax over items 1..n
             return F.cross_entropy(session @ self.module.item_matrix()[1:].T, targets - 1)
+        columns = self._sampled_columns(targets, sampler, rng)
+        return sampled_softmax_loss(session, self.module.item_rows(columns), columns, targets,
+                                    sampler)
+
+    def _sampled_columns(self, targets, sampler, rng) -> torch.Tensor:
+        """The batch's targets followed by `n_sample` shared popularity-sampled negatives."""
         negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
-        columns = torch.cat([targets, negatives])
-        logits = session @ self.module.item_rows(columns).T
-        logits = logits - sampler.log_q(columns, len(targets))
-        # another row's identical target is not a negative for this row
-        accidental = columns[None, :] == targets[:, None]
-        accidental[:, : len(targets)].fill_diagonal_(False)
-        logits = logits.masked_fill(accidental, float("-inf"))
-        return F.cross_entropy(logits, torch.arange(len(targets), device=targets.device))
+        return torch.cat([targets, negatives])
 
     # --- validation -------------------------------------------------------------------------
     @torch.inference_mode()

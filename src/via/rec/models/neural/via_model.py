@@ -41,7 +41,11 @@ from torch.nn import functional as F
 from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.models import create_model
 from via.rec.models.neural.narm import last_positions, masked_softmax, position_mask
-from via.rec.models.neural.prefix import PrefixSessionModel, SessionEncoder
+from via.rec.models.neural.prefix import (
+    PrefixSessionModel,
+    SessionEncoder,
+    sampled_softmax_loss,
+)
 
 KNN_MODELS = ("none", "stan", "vsknn")
 FUSION_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
@@ -98,10 +102,35 @@ class VIAEncoder(SessionEncoder):
         return F.normalize(self.item_embedding(ids), dim=-1)
 
 
+class VIAEnsemble(SessionEncoder):
+    """`members` VIAEncoders of different initialisations, each trained on its own loss (a deep
+    ensemble), scored as one: the session vector and the item matrix are the members' side by
+    side, the session part divided by their number, so one product gives the members' mean
+    logit (the log of their probabilities' geometric mean, up to normalisation)."""
+
+    def __init__(self, members: list[VIAEncoder]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m(items, lengths) for m in self.members], dim=1) / len(self.members)
+
+    def member_outputs(self, session: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's own session vector, from `forward`'s output."""
+        return [part * len(self.members) for part in session.chunk(len(self.members), dim=1)]
+
+    def item_matrix(self) -> torch.Tensor:
+        return torch.cat([m.item_matrix() for m in self.members], dim=1)
+
+    def item_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m.item_rows(ids) for m in self.members], dim=1)
+
+
 class VIANet(PrefixSessionModel):
     """VIA's attention model (see the module docstring); hyperparameters as the prefix trainer's
-    plus `dropout` (on the clicks' embeddings), `scale` (the cosine's temperature),
-    `valid_fraction` and the kNN fusion's `knn`, `knn_params` and `knn_weight`."""
+    plus `dropout` (on the clicks' embeddings), `scale` (the cosine's temperature), `members`
+    (networks in the ensemble, 1 for a single one), `valid_fraction` and the kNN fusion's
+    `knn`, `knn_params` and `knn_weight`."""
 
     name = "vianet"
 
@@ -110,6 +139,7 @@ class VIANet(PrefixSessionModel):
         embedding_dim: int = 100,
         dropout: float = 0.1,
         scale: float = 12.0,
+        members: int = 1,
         batch_size: int = 512,
         learning_rate: float = 0.001,
         lr_decay: float = 0.1,
@@ -144,7 +174,9 @@ class VIANet(PrefixSessionModel):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
-        self.dropout, self.scale = float(dropout), float(scale)
+        if int(members) < 1:
+            raise ValueError(f"members must be a positive integer, got {members}")
+        self.dropout, self.scale, self.members = float(dropout), float(scale), int(members)
         super().__init__(
             embedding_dim=embedding_dim, batch_size=batch_size, learning_rate=learning_rate,
             lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, weight_decay=weight_decay,
@@ -153,9 +185,31 @@ class VIANet(PrefixSessionModel):
             valid_fraction=valid_fraction, seed=seed, device=device, verbose=verbose,
         )  # fmt: skip
 
-    def _build_encoder(self) -> VIAEncoder:
-        return VIAEncoder(
-            self.n_items, self.embedding_dim, self.max_length, self.dropout, self.scale
+    def _build_encoder(self) -> VIAEncoder | VIAEnsemble:
+        def member() -> VIAEncoder:
+            return VIAEncoder(
+                self.n_items, self.embedding_dim, self.max_length, self.dropout, self.scale
+            )
+
+        if self.members == 1:
+            return member()
+        return VIAEnsemble([member() for _ in range(self.members)])
+
+    def _training_loss(self, session, targets, sampler, rng) -> torch.Tensor:
+        """A single network's loss, or the sum of the members' own losses (each member gets the
+        gradient it would get alone; the negatives are shared)."""
+        if self.members == 1:
+            return super()._training_loss(session, targets, sampler, rng)
+        parts = self.module.member_outputs(session)
+        if sampler is None:
+            return sum(
+                F.cross_entropy(part @ member.item_matrix()[1:].T, targets - 1)
+                for part, member in zip(parts, self.module.members)
+            )
+        columns = self._sampled_columns(targets, sampler, rng)
+        return sum(
+            sampled_softmax_loss(part, member.item_rows(columns), columns, targets, sampler)
+            for part, member in zip(parts, self.module.members)
         )
 
     # --- the validation protocol and the kNN fusion -----------------------------------------
@@ -241,6 +295,34 @@ class VIANet(PrefixSessionModel):
             self.knn_model._set_weights(knn)
             self.knn_weight_ = float(arrays["fusion.knn_weight"])
 
+    @classmethod
+    def ensemble_of(cls, models: list[VIANet]) -> VIANet:
+        """One VIANet whose members are the networks of `models` (fitted, same hyperparameters
+        but the seed, same catalog), e.g. the final networks of several seeds; it keeps the
+        first model's kNN part and fusion weight."""
+        if len(models) < 2:
+            raise ValueError("an ensemble needs at least two fitted models")
+        for model in models:
+            model._check_fitted()
+        first = models[0]
+        shared = {k: v for k, v in first.get_params().items() if k not in ("seed", "verbose")}
+        for model in models[1:]:
+            params = {k: v for k, v in model.get_params().items() if k not in ("seed", "verbose")}
+            if params != shared or model.n_items != first.n_items:
+                raise ValueError("the models differ in hyperparameters or catalog")
+        parts = []
+        for model in models:
+            parts.extend(model.module.members if isinstance(model.module, VIAEnsemble)
+                         else [model.module])
+        combined = cls(**dict(first.get_params(), members=len(parts), knn_weight=None))
+        combined.n_items = first.n_items
+        combined.module = VIAEnsemble(parts).eval()
+        combined.history_ = []
+        combined.knn_model, combined.knn_weight_ = first.knn_model, first.knn_weight_
+        if first.knn_model is not None:
+            combined.knn_weight = first.knn_weight_
+        return combined
+
     def refitted(self, train: Sessions, *, checkpoint_dir: str | Path | None = None) -> VIANet:
         """A new VIANet trained on all of `train` for the epoch count this one chose on
         validation, with the fusion weight it chose (the usual last step of a validation
@@ -255,10 +337,14 @@ class VIANet(PrefixSessionModel):
 def main(argv: list[str] | None = None) -> None:
     """The validation protocol end to end, with the test figures of the fused model and of the
     network alone: `python -m via.rec.models.neural.via_model --data yoochoose1_64 --seed 0
-    --out var/runs/vianet/yoochoose1_64_s0` (the `validated` preset; resumable)."""
+    --out var/runs/vianet/yoochoose1_64_s0` (the `validated` preset, `--param NAME=VALUE` on top;
+    resumable). With `--chosen RESULT.json` (a seed's earlier result), the validation step is not
+    repeated: the epoch count and the fusion weight chosen there on validation are reused and
+    only the final training on all training sessions runs (for further seeds of one setting)."""
     import argparse
     import json
 
+    from via.rec.cli import parse_params
     from via.rec.data.benchmark import load_benchmark
     from via.rec.evaluate import evaluate
     from via.rec.models.presets import preset_params
@@ -267,17 +353,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="folder for checkpoints, model and results")
+    parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="hyperparameters over the validated preset")
+    parser.add_argument("--chosen", help="result.json of a run whose validation choices to reuse")
     args = parser.parse_args(argv)
     out = Path(args.out)
     data = load_benchmark(args.data)
-    params = dict(preset_params("validated", data.name, "vianet"), seed=args.seed, verbose=True)
-    chosen = VIANet(**params).fit(data.train, n_items=data.n_items, checkpoint_dir=out / "ck")
-    final = chosen.refitted(data.train, checkpoint_dir=out / "ck_refit")
+    params = dict(preset_params("validated", data.name, "vianet"), **parse_params(args.param))
+    params.update(seed=args.seed, verbose=True)
+    if args.chosen:
+        source = json.loads(Path(args.chosen).read_text())
+        mismatched = {k for k in set(params) | set(source["params"]) if k not in ("seed", "verbose")
+                      and params.get(k) != source["params"].get(k)}
+        if source["data"] != data.name or mismatched:
+            raise SystemExit(f"{args.chosen}: made for {source['data']} with other settings "
+                             f"({', '.join(sorted(mismatched)) or 'data set'})")
+        selection = dict(source["selection"], chosen_from=args.chosen)
+        final = VIANet(**dict(params, n_epochs=selection["best_epoch"], valid_fraction=0.0,
+                              knn_weight=selection["knn_weight"]))
+        final.fit(data.train, n_items=data.n_items, checkpoint_dir=out / "ck_refit")
+    else:
+        chosen = VIANet(**params).fit(data.train, n_items=data.n_items, checkpoint_dir=out / "ck")
+        selection = {"history": chosen.history_, "best_epoch": chosen.best_epoch_,
+                     "knn_weight": chosen.knn_weight_, "fusion_curve": chosen.fusion_curve_}
+        final = chosen.refitted(data.train, checkpoint_dir=out / "ck_refit")
     final.save(out / "model")
     record = {
-        "data": data.name, "seed": args.seed, "params": params,
-        "selection": {"history": chosen.history_, "best_epoch": chosen.best_epoch_,
-                      "knn_weight": chosen.knn_weight_, "fusion_curve": chosen.fusion_curve_},
+        "data": data.name, "seed": args.seed, "params": params, "selection": selection,
         "refit_history": final.history_,
         "fused": evaluate(final, data.test).as_dict(),
     }
