@@ -180,6 +180,12 @@ def test_protocol_runner_and_reuse_of_its_choices_for_another_seed(train, tmp_pa
     final = SessionModel.load(tmp_path / "s1" / "model")
     assert final.seed == 1 and final.knn_weight_ == first["selection"]["knn_weight"]
 
+    main(["--data", str(data), "--out", str(tmp_path / "both"),
+          "--ensemble-of", str(tmp_path / "s0"), str(tmp_path / "s1")])
+    both = json.loads((tmp_path / "both" / "result.json").read_text())
+    assert both["seeds"] == [0, 1] and both["params"]["members"] == 2
+    assert both["network"]["HR@5"] > 0.9
+
     # choices made with other settings are not reused
     with pytest.raises(SystemExit, match="other settings"):
         main(["--data", str(data), "--seed", "2", "--out", str(tmp_path / "s2"),

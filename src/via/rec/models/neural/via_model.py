@@ -340,13 +340,14 @@ def main(argv: list[str] | None = None) -> None:
     --out var/runs/vianet/yoochoose1_64_s0` (the `validated` preset, `--param NAME=VALUE` on top;
     resumable). With `--chosen RESULT.json` (a seed's earlier result), the validation step is not
     repeated: the epoch count and the fusion weight chosen there on validation are reused and
-    only the final training on all training sessions runs (for further seeds of one setting)."""
+    only the final training on all training sessions runs (for further seeds of one setting).
+    With `--ensemble-of RUN ...` nothing is trained: the final models of those runs (their
+    `model/` folders) are combined into one ensemble (`VIANet.ensemble_of`) and evaluated."""
     import argparse
     import json
 
     from via.rec.cli import parse_params
     from via.rec.data.benchmark import load_benchmark
-    from via.rec.evaluate import evaluate
     from via.rec.models.presets import preset_params
 
     parser = argparse.ArgumentParser(prog="python -m via.rec.models.neural.via_model")
@@ -356,9 +357,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE",
                         help="hyperparameters over the validated preset")
     parser.add_argument("--chosen", help="result.json of a run whose validation choices to reuse")
+    parser.add_argument("--ensemble-of", nargs="+", metavar="RUN",
+                        help="combine these runs' final models instead of training")
     args = parser.parse_args(argv)
     out = Path(args.out)
     data = load_benchmark(args.data)
+    if args.ensemble_of:
+        runs = [json.loads((Path(run) / "result.json").read_text()) for run in args.ensemble_of]
+        final = VIANet.ensemble_of([VIANet.load(Path(run) / "model") for run in args.ensemble_of])
+        record = {"data": data.name, "ensemble_of": args.ensemble_of,
+                  "seeds": [run["seed"] for run in runs], "params": final.get_params()}
+        _test_and_write(final, data, record, out)
+        return
     params = dict(preset_params("validated", data.name, "vianet"), **parse_params(args.param))
     params.update(seed=args.seed, verbose=True)
     if args.chosen:
@@ -378,13 +388,21 @@ def main(argv: list[str] | None = None) -> None:
                      "knn_weight": chosen.knn_weight_, "fusion_curve": chosen.fusion_curve_}
         final = chosen.refitted(data.train, checkpoint_dir=out / "ck_refit")
     final.save(out / "model")
-    record = {
-        "data": data.name, "seed": args.seed, "params": params, "selection": selection,
-        "refit_history": final.history_,
-        "fused": evaluate(final, data.test).as_dict(),
-    }
+    record = {"data": data.name, "seed": args.seed, "params": params, "selection": selection,
+              "refit_history": final.history_}
+    _test_and_write(final, data, record, out)
+
+
+def _test_and_write(final: VIANet, data, record: dict, out: Path) -> None:
+    """The test figures of the fused model and of the network alone into `out/result.json`."""
+    import json
+
+    from via.rec.evaluate import evaluate
+
+    record["fused"] = evaluate(final, data.test).as_dict()
     final.knn_weight_ = 0.0
     record["network"] = evaluate(final, data.test).as_dict()
+    out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(record, indent=2))
     for name in ("fused", "network"):
         print(f"{name}: HR@20 {100 * record[name]['HR@20']:.2f} MRR@20 "
