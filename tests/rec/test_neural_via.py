@@ -4,6 +4,9 @@ persistence through the registry."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -180,11 +183,22 @@ def test_protocol_runner_and_reuse_of_its_choices_for_another_seed(train, tmp_pa
     final = SessionModel.load(tmp_path / "s1" / "model")
     assert final.seed == 1 and final.knn_weight_ == first["selection"]["knn_weight"]
 
-    main(["--data", str(data), "--out", str(tmp_path / "both"),
-          "--ensemble-of", str(tmp_path / "s0"), str(tmp_path / "s1")])
+    # as the docs run it: `python -m` (the module is __main__ there)
+    subprocess.run([sys.executable, "-m", "via.rec.models.neural.via_model", "--data", str(data),
+                    "--out", str(tmp_path / "both"), "--ensemble-of", str(tmp_path / "s0"),
+                    str(tmp_path / "s1")], check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     both = json.loads((tmp_path / "both" / "result.json").read_text())
     assert both["seeds"] == [0, 1] and both["params"]["members"] == 2
     assert both["network"]["HR@5"] > 0.9
+
+    main(["--data", str(data), "--seed", "0", "--out", str(tmp_path / "v"), "--param", *params,
+          "--validation-only"])
+    validation = json.loads((tmp_path / "v" / "result.json").read_text())
+    assert "fused" not in validation and not (tmp_path / "v" / "model").exists()
+    untimed = [{k: v for k, v in r.items() if k in ("epoch", "loss", "valid_ce", "valid_mrr20")}
+               for r in validation["selection"]["history"]]
+    assert untimed == [{k: r[k] for k in ("epoch", "loss", "valid_ce", "valid_mrr20")}
+                       for r in first["selection"]["history"]]
 
     # choices made with other settings are not reused
     with pytest.raises(SystemExit, match="other settings"):

@@ -350,6 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     from via.rec.data.benchmark import load_benchmark
     from via.rec.models.presets import preset_params
 
+    # the registry's class, not this file's copy when it runs as __main__ (a saved model names
+    # the registry's class; loading it through another class object would be refused)
+    VIANet = create_model("vianet").__class__  # noqa: N806
+
     parser = argparse.ArgumentParser(prog="python -m via.rec.models.neural.via_model")
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, default=0)
@@ -357,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE",
                         help="hyperparameters over the validated preset")
     parser.add_argument("--chosen", help="result.json of a run whose validation choices to reuse")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="stop after the validation step (for comparing settings): writes "
+                        "its choices and history to result.json; the test set is not read")
     parser.add_argument("--ensemble-of", nargs="+", metavar="RUN",
                         help="combine these runs' final models instead of training")
     args = parser.parse_args(argv)
@@ -386,6 +393,14 @@ def main(argv: list[str] | None = None) -> None:
         chosen = VIANet(**params).fit(data.train, n_items=data.n_items, checkpoint_dir=out / "ck")
         selection = {"history": chosen.history_, "best_epoch": chosen.best_epoch_,
                      "knn_weight": chosen.knn_weight_, "fusion_curve": chosen.fusion_curve_}
+        if args.validation_only:
+            (out / "result.json").write_text(json.dumps(
+                {"data": data.name, "seed": args.seed, "params": params, "selection": selection},
+                indent=2))
+            best = chosen.history_[chosen.best_epoch_ - 1]
+            print(f"validation: epoch {chosen.best_epoch_} HR@20 {100 * best['valid_hr20']:.2f} "
+                  f"MRR@20 {100 * best['valid_mrr20']:.2f}")
+            return
         final = chosen.refitted(data.train, checkpoint_dir=out / "ck_refit")
     final.save(out / "model")
     record = {"data": data.name, "seed": args.seed, "params": params, "selection": selection,
