@@ -380,8 +380,9 @@ def main(argv: list[str] | None = None) -> None:
     params.update(seed=args.seed, verbose=True)
     if args.chosen:
         source = json.loads(Path(args.chosen).read_text())
-        mismatched = {k for k in set(params) | set(source["params"]) if k not in ("seed", "verbose")
-                      and params.get(k) != source["params"].get(k)}
+        ours, theirs = VIANet(**params).get_params(), VIANet(**source["params"]).get_params()
+        mismatched = {k for k in ours if k not in ("seed", "verbose")
+                      and ours[k] != theirs[k] and not (k == "knn_params" and ours["knn"] == "none")}
         if source["data"] != data.name or mismatched:
             raise SystemExit(f"{args.chosen}: made for {source['data']} with other settings "
                              f"({', '.join(sorted(mismatched)) or 'data set'})")
