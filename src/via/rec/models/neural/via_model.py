@@ -305,10 +305,13 @@ class VIANet(PrefixSessionModel):
         for model in models:
             model._check_fitted()
         first = models[0]
-        shared = {k: v for k, v in first.get_params().items() if k not in ("seed", "verbose")}
+
+        def setting(model: VIANet) -> dict:
+            ignored = {"seed", "verbose"} | ({"knn_params"} if model.knn == "none" else set())
+            return {k: v for k, v in model.get_params().items() if k not in ignored}
+
         for model in models[1:]:
-            params = {k: v for k, v in model.get_params().items() if k not in ("seed", "verbose")}
-            if params != shared or model.n_items != first.n_items:
+            if setting(model) != setting(first) or model.n_items != first.n_items:
                 raise ValueError("the models differ in hyperparameters or catalog")
         parts = []
         for model in models:
