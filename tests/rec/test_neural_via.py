@@ -260,3 +260,12 @@ def test_ensemble_of_fitted_networks(train, tmp_path):
         VIANet.ensemble_of([first, VIANet(**dict(SMALL, n_epochs=2, scale=4.0)).fit(train)])
     with pytest.raises(ValueError, match="at least two"):
         VIANet.ensemble_of([first])
+
+
+def test_kNN_settings_count_only_with_a_kNN_part(train):
+    stan = {"k": 50, "sample_size": 200}
+    plain = VIANet(**dict(SMALL, n_epochs=1, seed=0)).fit(train)
+    with_unused = VIANet(**dict(SMALL, n_epochs=1, seed=1), knn_params=stan).fit(train)
+    assert plain.setting() == with_unused.setting()
+    assert VIANet.ensemble_of([plain, with_unused]).members == 2
+    assert VIANet(knn="stan").setting() != VIANet(knn="stan", knn_params=stan).setting()

@@ -295,6 +295,12 @@ class VIANet(PrefixSessionModel):
             self.knn_model._set_weights(knn)
             self.knn_weight_ = float(arrays["fusion.knn_weight"])
 
+    def setting(self) -> dict:
+        """The hyperparameters that make two runs the same setting: all but the seed and the
+        verbosity, and the kNN settings only when there is a kNN part."""
+        ignored = {"seed", "verbose"} | ({"knn_params"} if self.knn == "none" else set())
+        return {k: v for k, v in self.get_params().items() if k not in ignored}
+
     @classmethod
     def ensemble_of(cls, models: list[VIANet]) -> VIANet:
         """One VIANet whose members are the networks of `models` (fitted, same hyperparameters
@@ -305,13 +311,8 @@ class VIANet(PrefixSessionModel):
         for model in models:
             model._check_fitted()
         first = models[0]
-
-        def setting(model: VIANet) -> dict:
-            ignored = {"seed", "verbose"} | ({"knn_params"} if model.knn == "none" else set())
-            return {k: v for k, v in model.get_params().items() if k not in ignored}
-
         for model in models[1:]:
-            if setting(model) != setting(first) or model.n_items != first.n_items:
+            if model.setting() != first.setting() or model.n_items != first.n_items:
                 raise ValueError("the models differ in hyperparameters or catalog")
         parts = []
         for model in models:
@@ -383,9 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     params.update(seed=args.seed, verbose=True)
     if args.chosen:
         source = json.loads(Path(args.chosen).read_text())
-        ours, theirs = VIANet(**params).get_params(), VIANet(**source["params"]).get_params()
-        mismatched = {k for k in ours if k not in ("seed", "verbose")
-                      and ours[k] != theirs[k] and not (k == "knn_params" and ours["knn"] == "none")}
+        ours, theirs = VIANet(**params).setting(), VIANet(**source["params"]).setting()
+        mismatched = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
         if source["data"] != data.name or mismatched:
             raise SystemExit(f"{args.chosen}: made for {source['data']} with other settings "
                              f"({', '.join(sorted(mismatched)) or 'data set'})")
