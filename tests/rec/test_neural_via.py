@@ -206,6 +206,30 @@ def test_protocol_runner_and_reuse_of_its_choices_for_another_seed(train, tmp_pa
               "--param", *params, "scale=4.0", "--chosen", str(tmp_path / "s0" / "result.json")])
 
 
+def test_runner_writes_its_choices_before_the_final_training(train, tmp_path, monkeypatch):
+    """A further seed can start from the validation choices while the final training runs, and
+    a final training that fails does not lose them."""
+    from via.rec.models.neural.via_model import main
+
+    data = _write_benchmark(tmp_path / "cycle", train, cycle_sessions(20, seed=3))
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VIANet, "refitted", interrupted)
+    params = ["embedding_dim=16", "batch_size=32", "learning_rate=0.01", "n_epochs=2",
+              "dropout=0.0", "knn=none"]
+    with pytest.raises(KeyboardInterrupt):
+        main(["--data", str(data), "--seed", "0", "--out", str(tmp_path / "s0"),
+              "--param", *params])
+    choices = json.loads((tmp_path / "s0" / "result.json").read_text())
+    assert choices["selection"]["best_epoch"] in (1, 2) and "fused" not in choices
+    main(["--data", str(data), "--seed", "1", "--out", str(tmp_path / "s1"), "--param", *params,
+          "--chosen", str(tmp_path / "s0" / "result.json")])
+    second = json.loads((tmp_path / "s1" / "result.json").read_text())
+    assert len(second["refit_history"]) == choices["selection"]["best_epoch"]
+
+
 def test_ensemble_scores_the_mean_of_its_members_logits(train, tmp_path):
     model = VIANet(**dict(SMALL, members=3)).fit(train)
     assert hit_rate(model, cycle_sessions(100, seed=2), k=5) > 0.95

@@ -397,13 +397,17 @@ def main(argv: list[str] | None = None) -> None:
         chosen = VIANet(**params).fit(data.train, n_items=data.n_items, checkpoint_dir=out / "ck")
         selection = {"history": chosen.history_, "best_epoch": chosen.best_epoch_,
                      "knn_weight": chosen.knn_weight_, "fusion_curve": chosen.fusion_curve_}
+        # the choices are written as soon as they are made: further seeds can start from them
+        # (`--chosen`) while this one's final training runs; the test figures are added after
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "result.json").write_text(json.dumps(
+            {"data": data.name, "seed": args.seed, "params": params, "selection": selection},
+            indent=2))
+        best = chosen.history_[chosen.best_epoch_ - 1]
+        print(f"validation: epoch {chosen.best_epoch_} HR@20 {100 * best['valid_hr20']:.2f} "
+              f"MRR@20 {100 * best['valid_mrr20']:.2f}, kNN weight {chosen.knn_weight_}",
+              flush=True)
         if args.validation_only:
-            (out / "result.json").write_text(json.dumps(
-                {"data": data.name, "seed": args.seed, "params": params, "selection": selection},
-                indent=2))
-            best = chosen.history_[chosen.best_epoch_ - 1]
-            print(f"validation: epoch {chosen.best_epoch_} HR@20 {100 * best['valid_hr20']:.2f} "
-                  f"MRR@20 {100 * best['valid_mrr20']:.2f}")
             return
         final = chosen.refitted(data.train, checkpoint_dir=out / "ck_refit")
     final.save(out / "model")
