@@ -359,7 +359,8 @@ class TorchSessionModel(SessionModel):
         if self.module is None:
             raise RuntimeError(f"{type(self).__name__} has no weights; call fit() or load()")
         device = next(self.module.parameters()).device
-        self.module.eval()
+        if self.module.training:  # eval() walks every submodule: 0.3 ms of a 3 ms serving call
+            self.module.eval()
         with torch.inference_mode():
             result = self._score_batch(known_items_only(prefixes), device)
         result[:, 0] = -np.inf
