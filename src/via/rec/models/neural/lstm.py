@@ -90,21 +90,39 @@ class _DiversityLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, embeddings: torch.Tensor, eps: float) -> torch.Tensor:
-        norms = torch.linalg.vector_norm(embeddings, dim=1, keepdim=True)
-        inverse = 1.0 / (norms + eps)
-        unit = embeddings * inverse
-        gram = matmul(unit.T, unit)
+        unit, norms, inverse, gram = _diversity_forward(embeddings, eps)
         ctx.save_for_backward(unit, norms, inverse, gram)
         return (gram * gram).sum()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         unit, norms, inverse, gram = ctx.saved_tensors
-        g = matmul(unit, gram)
-        along = (unit * g).sum(dim=1, keepdim=True)
-        along.mul_(torch.where(norms > 0, 1.0 / (norms * inverse), 0.0))
-        g.addcmul_(unit, along, value=-1.0)
-        return g.mul_(inverse * (4.0 * grad)), None
+        return _diversity_backward(unit, norms, inverse, gram, 4.0 * grad), None
+
+
+def _diversity_forward(embeddings: torch.Tensor, eps: float, unit: torch.Tensor | None = None):
+    """(U, the row norms |v_i|, 1 / (|v_i| + eps), G = U^T U); U written into `unit` if given."""
+    norms = torch.linalg.vector_norm(embeddings, dim=1, keepdim=True)
+    inverse = (norms + eps).reciprocal_()
+    unit = torch.mul(embeddings, inverse, out=unit) if unit is not None else embeddings * inverse
+    return unit, norms, inverse, matmul(unit.T, unit)
+
+
+_ROW_SLICE = 2048
+
+
+def _diversity_backward(unit, norms, inverse, gram, factor, out: torch.Tensor | None = None):
+    """`factor` times dL/dV from the forward's values (see `_DiversityLoss`), into `out` if
+    given; the only n x d tensor it creates is U G, and not even that with `out`."""
+    g = matmul(unit, gram, out=out)
+    # u_i . g_i row by row, in slices: (unit * g).sum(1) would allocate another n x d tensor
+    along = torch.empty_like(norms)
+    for start in range(0, len(g), _ROW_SLICE):
+        rows = slice(start, start + _ROW_SLICE)
+        torch.linalg.vecdot(unit[rows], g[rows], dim=1, out=along[rows, 0])
+    along.mul_(torch.where(norms > 0, 1.0 / (norms * inverse), 0.0))
+    g.addcmul_(unit, along, value=-1.0)
+    return g.mul_(inverse * factor)
 
 
 def diversity_loss(embeddings: torch.Tensor, eps: float = DIVERSITY_EPS) -> torch.Tensor:
@@ -119,26 +137,12 @@ def diversity_gradient(
     out: torch.Tensor | None = None,
     unit: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """d(sum_ij S_ij^2)/d`embeddings`, exactly as `diversity_loss`'s backward, without autograd
+    """d(sum_ij S_ij^2)/d`embeddings`, what `diversity_loss`'s backward gives, without autograd
     and with the two n x d intermediates written into `unit` and `out` when given: for the
-    whole embedding table (43k x 512 on Diginetica) a fresh 88 MB tensor a step has to be paged
-    in by the kernel, and the regulariser needed four of them. Returns `out`."""
-    norms = torch.linalg.vector_norm(embeddings, dim=1, keepdim=True)
-    inverse = (norms + eps).reciprocal_()
-    unit = torch.mul(embeddings, inverse, out=unit) if unit is not None else embeddings * inverse
-    gram = matmul(unit.T, unit)
-    g = matmul(unit, gram, out=out)
-    # u_i . g_i row by row, in slices: (unit * g).sum(1) would allocate a third n x d tensor
-    along = torch.empty_like(norms)
-    for start in range(0, len(g), _ROW_SLICE):
-        rows = slice(start, start + _ROW_SLICE)
-        torch.linalg.vecdot(unit[rows], g[rows], dim=1, out=along[rows, 0])
-    along.mul_(torch.where(norms > 0, 1.0 / (norms * inverse), 0.0))
-    g.addcmul_(unit, along, value=-1.0)
-    return g.mul_(inverse.mul_(4.0))
-
-
-_ROW_SLICE = 2048
+    whole embedding table (43k x 512 on Diginetica) a fresh 88 MB tensor has to be paged in by
+    the kernel, and through autograd the regulariser made four of them a step. Returns `out`."""
+    unit, norms, inverse, gram = _diversity_forward(embeddings, eps, unit)
+    return _diversity_backward(unit, norms, inverse, gram, 4.0, out=out)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
