@@ -37,6 +37,11 @@ def time_v(log: str) -> tuple[float, float]:
     return seconds, int(rss.group(1)) / 1024
 
 
+def where(result: dict) -> dict:
+    """The machine and time the run's test figures were measured, when its result.json says."""
+    return {key: result[key] for key in ("machine", "measured") if key in result}
+
+
 def record_of(result: dict, model: str, wall: float, peak: float) -> dict:
     refit = result["refit_history"]
     return {
@@ -55,6 +60,7 @@ def record_of(result: dict, model: str, wall: float, peak: float) -> dict:
         "metrics": result["fused"],
         "network_alone": result["network"],
         "peak_memory_mib": peak,
+        **where(result),
     }
 
 
@@ -76,6 +82,7 @@ def ensemble_record(result: dict, model: str, members: list[dict]) -> dict:
         "metrics": result["fused"],
         "network_alone": result["network"],
         "peak_memory_mib": max(m["peak_memory_mib"] for m in members),
+        **where(result),
     }
 
 

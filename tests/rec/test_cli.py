@@ -1,6 +1,7 @@
 """`via rec` end to end through the installed command, on small slices."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -190,6 +191,10 @@ def test_full_benchmark_covers_every_registered_model_in_table_order():
 def test_benchmark_adds_runs_made_apart(small_benchmark, tmp_path):
     via("evaluate", "--model", "gru4rec", "--data", small_benchmark, "--k", "20", "--seed", "2",
         "--param", *TINY_GRU4REC, "--json", tmp_path / "run.json")
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["machine"].startswith(f"{os.cpu_count()} CPU cores") and run["measured"].endswith("UTC")
+    run["machine"] = "a machine of another day"  # the report must not claim it as this one's
+    (tmp_path / "run.json").write_text(json.dumps(run))
     out = tmp_path / "report.md"
     params = [f"gru4rec.{p}" for p in TINY_GRU4REC]
     proc = via("benchmark", "--data", small_benchmark, "--models", "pop", "gru4rec", "--seeds", "2",
@@ -198,6 +203,10 @@ def test_benchmark_adds_runs_made_apart(small_benchmark, tmp_path):
     records = json.loads(out.with_suffix(".json").read_text())
     assert sorted(r["model"] for r in records) == ["gru4rec", "pop"]
     assert "report-hr20.png" in out.read_text()
+    where = out.read_text().split("## Where each row was measured")[1]
+    assert f"- a machine of another day, {run['measured'].split(' ')[0]}: GRU4Rec (digi_small)" in where
+    pop = next(r for r in records if r["model"] == "pop")
+    assert f"- {pop['machine']}, {pop['measured'].split(' ')[0]}: POP (digi_small)" in where
     (tmp_path / "bad.json").write_text('{"model": "x"}')
     bad = via("benchmark", "--data", small_benchmark, "--models", "pop", "--add",
               tmp_path / "bad.json", "--out", out, check=False)

@@ -184,6 +184,7 @@ def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=
         "training": training_record(model),
         "metrics": result.as_dict(),
         "peak_memory_mib": peak_memory_mib(),
+        **where_and_when(),
     }
 
 
@@ -227,7 +228,8 @@ def cmd_evaluate(args) -> int:
         record = {"data": dataset.name, "model": model.name,
                   "seed": model.get_params().get("seed"), "params": model.get_params(),
                   "fit_seconds": fit_seconds, "training": training_record(model),
-                  "metrics": result.as_dict(), "peak_memory_mib": peak_memory_mib()}
+                  "metrics": result.as_dict(), "peak_memory_mib": peak_memory_mib(),
+                  **where_and_when()}
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
@@ -266,6 +268,30 @@ def percent(row: dict, key: str) -> str:
     return text
 
 
+def where_and_when() -> dict:
+    """What a run record says about where and when it was measured (the report groups by it)."""
+    return {"machine": machine_description(),
+            "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def measured_where(rows: list[dict]) -> list[str]:
+    """Lines saying which machine measured which rows: a report regenerated with `--resume` or
+    `--add` keeps figures measured elsewhere, and its times only compare within one machine."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        for run in r["runs"]:
+            where = run.get("machine")
+            if where:
+                when = run.get("measured", "").split(" ")[0]
+                where = f"{where}" + (f", {when}" if when else "")
+            else:
+                where = "not recorded in the run's record (see docs/neural*.md for that run)"
+            label = f"{model_label(r['model'])} ({r['data']})"
+            if label not in groups.setdefault(where, []):
+                groups[where].append(label)
+    return [f"- {where}: {', '.join(labels)}" for where, labels in groups.items()]
+
+
 def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib: float,
                        stem: str = "benchmarks") -> str:
     rows = summarise(records)
@@ -285,7 +311,7 @@ def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib
         "",
         f"- Command: `{command}`",
         f"- Data: `../shared/data/benchmarks/` ({', '.join(datasets)}), the split of the thesis' Table 3.2",
-        f"- Machine: {machine_description()}",
+        f"- Machine of this run: {machine_description()}",
         f"- Run: {started}",
         f"- Peak resident memory: {peak_mib:,.0f} MiB (the largest of this process and of the "
         "runs it kept or added)",
@@ -354,6 +380,10 @@ def benchmark_markdown(records: list[dict], command: str, started: str, peak_mib
                 params = {k: v for k, v in r["runs"][0]["params"].items() if k != "seed"}
                 out.append(f"- {model_label(m)}: `{json.dumps(params)}`")
         out.append("")
+    out += ["## Where each row was measured", "",
+            "Rows kept with `--resume` or added with `--add` keep the figures of the run that made "
+            "them; times compare only within one machine.", ""]
+    out += measured_where(rows) + [""]
     if seeded:
         out += ["Per-seed figures are in the JSON file beside this report.", ""]
     return "\n".join(out)

@@ -420,11 +420,13 @@ def _test_and_write(final: VIANet, data, record: dict, out: Path) -> None:
     """The test figures of the fused model and of the network alone into `out/result.json`."""
     import json
 
+    from via.rec.cli import where_and_when
     from via.rec.evaluate import evaluate
 
     record["fused"] = evaluate(final, data.test).as_dict()
     final.knn_weight_ = 0.0
     record["network"] = evaluate(final, data.test).as_dict()
+    record.update(where_and_when())
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(record, indent=2))
     for name in ("fused", "network"):
