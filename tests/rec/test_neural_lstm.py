@@ -275,3 +275,85 @@ def test_regulariser_gradient_is_recomputed_every_k_steps_and_each_epoch(train, 
     assert len(calls) == len(expected)
     with pytest.raises(ValueError, match="diversity_every"):
         ThesisLSTM(diversity_every=0)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"diversity_weight": 1e-3},  # full softmax, the exact regulariser
+        {"diversity_weight": 0.0},  # full softmax alone
+        {"diversity_weight": 1e-3, "n_sample": 8},  # sampled softmax, the exact regulariser
+        {"diversity_weight": 0.0, "n_sample": 8},
+    ],
+)
+def test_every_step_gets_only_its_own_batch_gradient(train, monkeypatch, settings):
+    """Training never zero-fills whole tables: each step overwrites the output layer's gradient
+    (full softmax) and clears only the rows the previous step wrote. At every optimizer step the
+    gradients must still be exactly those of that step's batch, as plain autograd gives them."""
+    from via.rec.models.neural.common import RowGradients
+    from via.rec.models.neural.lstm import _LSTMNet
+
+    seen, checked = {}, []
+    encode, publish = _LSTMNet.encode, RowGradients.publish_dense
+
+    def recording_encode(self, padded, lengths, rows=None):
+        seen["batch"] = (padded, lengths)
+        return encode(self, padded, lengths, rows)
+
+    def recording_publish(self):
+        seen["rows"] = [(table, local.grad.clone(), ids) for table, local, ids in self.gathered
+                        if local.grad is not None]
+        publish(self)
+
+    monkeypatch.setattr(_LSTMNet, "encode", recording_encode)
+    monkeypatch.setattr(RowGradients, "publish_dense", recording_publish)
+    model = ThesisLSTM(**dict(SMALL, dropout=0.0), n_epochs=2, verbose=False, **settings)
+    weight = settings["diversity_weight"]
+    make_optimizer = ThesisLSTM._make_optimizer
+
+    def checking_optimizer(self):
+        optimizer = make_optimizer(self)
+        step = optimizer.step
+
+        def checked_step(*args, **kwargs):
+            net = self.module
+            expected = {name: torch.zeros_like(p) for name, p in net.named_parameters()}
+            if weight > 0:
+                table = net.embedding.weight.detach().clone().requires_grad_()
+                expected["embedding.weight"] += torch.autograd.grad(
+                    weight * diversity_loss(table), table
+                )[0]
+            if self.n_sample == 0:  # the whole loss again, through torch's own layers
+                reference = _LSTMNet(self.n_items, SMALL["embedding_dim"], SMALL["hidden_units"], 0.0)
+                reference.load_state_dict(net.state_dict())
+                padded, lengths = seen["batch"]
+                hidden = reference.encode(padded, lengths)
+                F.cross_entropy(reference.output(hidden), seen["targets"]).backward()
+                for name, p in reference.named_parameters():
+                    expected[name] += p.grad
+            else:  # the sampled loss's own row gradients, scattered into clean tables
+                names = {id(p): name for name, p in net.named_parameters()}
+                for table, grad, ids in seen["rows"]:
+                    expected[names[id(table)]].index_add_(0, ids, grad)
+            for name, p in net.named_parameters():
+                if self.n_sample == 0 or name in ("embedding.weight", "output.weight", "output.bias"):
+                    torch.testing.assert_close(p.grad, expected[name], rtol=1e-4, atol=1e-6,
+                                               msg=lambda m: f"{name}: {m}")
+            checked.append(1)
+            return step(*args, **kwargs)
+
+        optimizer.step = checked_step
+        return optimizer
+
+    targets_of = ThesisLSTM._full_softmax_step if model.n_sample == 0 else ThesisLSTM._sampled_loss
+
+    def recording_loss(self, hidden, targets, *rest):
+        seen["targets"] = targets
+        return targets_of(self, hidden, targets, *rest)
+
+    monkeypatch.setattr(ThesisLSTM, "_make_optimizer", checking_optimizer)
+    name = "_full_softmax_step" if model.n_sample == 0 else "_sampled_loss"
+    monkeypatch.setattr(ThesisLSTM, name, recording_loss)
+    model.fit(train)
+    per_epoch = -(-len(all_prefixes(validation_split(train, 0.1)[0])) // SMALL["batch_size"])
+    assert len(checked) == 2 * per_epoch

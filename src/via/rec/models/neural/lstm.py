@@ -15,7 +15,9 @@ What it implements, equation by equation:
 - 3.6: sparse categorical cross-entropy, the mean over the batch; dense layer, softmax and
   cross-entropy are one fused function (`linear_cross_entropy`, same values and gradients as
   `F.cross_entropy(F.linear(...))`, tested) that writes the 512 x (n + 1) logits into one buffer
-  reused every step and never materialises them twice.
+  reused every step and never materialises them twice. In training the output layer's
+  gradients are written straight into its `.grad` (tested against autograd step by step), and
+  no table's gradient is zero-filled whole a step: only the rows the previous step wrote.
 - 3.7, 3.8: Adam (lr 0.001) with the learning rate decayed continuously as
   lr_t = 0.001 * 0.9 ** (t / 1000), t the number of optimizer steps taken.
 - 3.9 to 3.12: embedding-diversity regulariser lambda * sum_ij S_ij^2 with
@@ -145,33 +147,45 @@ def diversity_gradient(
     return _diversity_backward(unit, norms, inverse, gram, 4.0, out=out)
 
 
+def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tensor:
+    """The mean cross-entropy of softmax(h W^T + c) (eqs. 3.5, 3.6); `logits` ((batch, n + 1),
+    a reused buffer) is left holding the probabilities. The loss is m - log(max p) - x_y with m
+    the row maximum (max p >= 1 / (n + 1), so the log never underflows)."""
+    matmul(hidden, weight.T, out=logits).add_(bias)
+    top = logits.amax(dim=1)
+    target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+    torch.ops.aten._softmax.out(logits, 1, False, out=logits)
+    return (top - logits.amax(dim=1).log() - target_logit).mean()
+
+
+def _softmax_cross_entropy_delta(probabilities, targets, scale: float) -> torch.Tensor:
+    """d loss / d logits = scale (p - onehot(y)) / batch, in place in the probabilities."""
+    probabilities[torch.arange(len(targets), device=probabilities.device), targets] -= 1.0
+    return probabilities.mul_(scale / len(targets))
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """mean_b -log softmax(h_b W^T + c)[y_b] (eqs. 3.5, 3.6), fused, differentiated by hand.
 
     Forward: the (batch, n + 1) logits, written into `workspace` (a buffer reused from step to
-    step: no fresh 88 MB a step to page in) and turned into probabilities in place; the loss is
-    m - log(max p) - x_y with m the row maximum (max p >= 1 / (n + 1), so the log never
-    underflows). Backward: p - onehot(y), scaled in the same buffer, then the three products.
-    Same values as `F.cross_entropy(F.linear(h, W, c), y)` with two fewer passes over the
-    logits and no allocation of them; the backward may run only once per forward.
+    step: no fresh 88 MB a step to page in) and turned into probabilities in place. Backward:
+    p - onehot(y), scaled in the same buffer, then the three products. Same values as
+    `F.cross_entropy(F.linear(h, W, c), y)` with two fewer passes over the logits and no
+    allocation of them; the backward may run only once per forward. (Training does the same
+    without autograd for the output layer: `ThesisLSTM._full_softmax_step`.)
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, workspace):
         x = workspace[: len(hidden) * len(weight)].view(len(hidden), len(weight))
-        matmul(hidden, weight.T, out=x).add_(bias)
-        top = x.amax(dim=1)
-        target_logit = x.gather(1, targets[:, None]).squeeze(1)
-        torch.ops.aten._softmax.out(x, 1, False, out=x)
-        loss = (top - x.amax(dim=1).log() - target_logit).mean()
+        loss = _softmax_cross_entropy(hidden, weight, bias, targets, x)
         ctx.save_for_backward(hidden, weight, targets, x)
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         hidden, weight, targets, x = ctx.saved_tensors
-        x[torch.arange(len(targets), device=x.device), targets] -= 1.0
-        x.mul_(grad / len(targets))
+        x = _softmax_cross_entropy_delta(x, targets, float(grad))
         return matmul(x, weight), matmul(x.T, hidden), x.sum(dim=0), None, None
 
 
@@ -414,13 +428,27 @@ class ThesisLSTM(TorchSessionModel):
         gradient = diversity_gradient(table, out=buffers[0], unit=buffers[1])
         return gradient.mul_(self.diversity_weight)
 
-    def _batch_loss(self, hidden, targets, rng, sampler, rows: RowGradients) -> torch.Tensor:
-        """Cross-entropy of the next items, full softmax or sampled with logQ correction."""
-        if sampler is None:
-            output = self.module.output
-            return linear_cross_entropy(
-                hidden, output.weight, output.bias, targets, self._logits_workspace
-            )
+    def _full_softmax_step(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The full-softmax loss; its gradients written straight into the output layer's
+        `.grad` (overwritten, never accumulated: no zero-filling of the 43k x 300 table a step)
+        and back-propagated from `hidden` into the network below."""
+        output = self.module.output
+        weight, bias = output.weight, output.bias
+        logits = self._logits_workspace[: len(hidden) * len(weight)].view(len(hidden), len(weight))
+        h = hidden.detach()
+        loss = _softmax_cross_entropy(h, weight.detach(), bias.detach(), targets, logits)
+        delta = _softmax_cross_entropy_delta(logits, targets, 1.0)
+        for parameter in (weight, bias):
+            if parameter.grad is None:
+                parameter.grad = torch.empty_like(parameter)
+        matmul(delta.T, h, out=weight.grad)
+        torch.sum(delta, dim=0, out=bias.grad)
+        hidden.backward(matmul(delta, weight.detach()))
+        return loss
+
+    def _sampled_loss(self, hidden, targets, rng, sampler, rows: RowGradients) -> torch.Tensor:
+        """Cross-entropy of the next items over the targets and shared sampled negatives, with
+        the logQ correction and accidental hits removed."""
         negatives = torch.from_numpy(sampler.sample(rng, self.n_sample)).to(targets.device)
         columns = torch.cat([targets, negatives])
         output = self.module.output
@@ -440,6 +468,21 @@ class ThesisLSTM(TorchSessionModel):
         order = rng.permutation(len(cases))
         total, count = 0.0, 0
         sampled_regulariser = 0 < self.diversity_sample < self.n_items
+        exact = self.diversity_weight > 0 and not sampled_regulariser
+        module = self.module
+        embedding, output = module.embedding.weight, module.output
+        # Gradients stay allocated for the epoch and are never zero-filled whole a step: the
+        # output layer's are overwritten (full softmax), an item table's rows are added by
+        # `RowGradients` and only the rows the previous step wrote are zeroed again, the
+        # embedding's are overwritten by the exact regulariser's when there is one.
+        tables = [embedding, output.weight, output.bias]
+        others = [p for p in module.parameters() if all(p is not t for t in tables)]
+        for table in tables:
+            if table.grad is None:
+                table.grad = torch.zeros_like(table)
+            else:
+                table.grad.zero_()
+        written: list[tuple[torch.Tensor, torch.Tensor]] = []
         if data.sampler is None:  # one logits buffer for the epoch's steps
             self._logits_workspace = torch.empty(
                 self.batch_size * (self.n_items + 1), device=device
@@ -452,22 +495,31 @@ class ThesisLSTM(TorchSessionModel):
             lr = self.learning_rate * self.decay_rate ** (progress.step / self.decay_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            rows = RowGradients()
-            hidden = self.module.dropout(self.module.encode(padded, lengths, rows))
-            loss = self._batch_loss(hidden, targets, rng, data.sampler, rows)
-            objective, exact = loss, self.diversity_weight > 0 and not sampled_regulariser
-            if self.diversity_weight > 0 and sampled_regulariser:
-                objective = loss + self.diversity_weight * self._sampled_regulariser(rng, rows)
-            # gradients stay allocated and are zeroed in place: no table-sized allocation a step
-            optimizer.zero_grad(set_to_none=False)
-            objective.backward()
-            rows.publish_dense()
+            for parameter in others:
+                if parameter.grad is not None:
+                    parameter.grad.zero_()
+            for table, rows_written in written:
+                table.grad.index_fill_(0, rows_written, 0.0)
             if exact:
                 # recomputed every `diversity_every` steps and at the start of every epoch (a
-                # resumed run recomputes where the uninterrupted one did), reused in between
+                # resumed run recomputes where the uninterrupted one did), reused in between;
+                # it overwrites the whole embedding gradient, the rows' gradients add to it
                 if start == 0 or progress.step % self.diversity_every == 0:
                     regulariser_grad = self._regulariser_gradient()
-                self.module.embedding.weight.grad.add_(regulariser_grad)
+                embedding.grad.copy_(regulariser_grad)
+            rows = RowGradients()
+            hidden = module.dropout(module.encode(padded, lengths, rows))
+            if data.sampler is None:
+                loss = self._full_softmax_step(hidden, targets)
+            else:
+                loss = self._sampled_loss(hidden, targets, rng, data.sampler, rows)
+                objective = loss
+                if self.diversity_weight > 0 and sampled_regulariser:
+                    objective = loss + self.diversity_weight * self._sampled_regulariser(rng, rows)
+                objective.backward()
+            rows.publish_dense()
+            written = [(table, rows_written) for table, _, rows_written in rows.gathered
+                       if not (exact and table is embedding)]
             optimizer.step()
             progress.step += 1
             total += loss.item() * len(index)
