@@ -238,3 +238,16 @@ def test_serving_prefixes_are_the_test_prefixes_of_known_items():
     prefixes = serving_prefixes(test, n_items=5)
     got = [list(prefixes.items[a:b]) for a, b in zip(prefixes.offsets[:-1], prefixes.offsets[1:])]
     assert got == [[1], [1, 2]]
+
+
+def test_evaluate_without_preset_notes_the_settings_it_leaves_out():
+    from via.rec.cli import presets_not_applied
+
+    # STAMP's defaults are the official Yoochoose setting: on Diginetica the published clip differs
+    notes = presets_not_applied("stamp", "diginetica", {})
+    assert notes == ["note: preset 'published' and 'validated' set clip_norm=110.0 for stamp on "
+                     "diginetica; not applied: the model's defaults are used (add --preset published)"]
+    assert not any("clip_norm" in n for n in presets_not_applied("stamp", "yoochoose1_64", {}))
+    assert not any("clip_norm" in n for n in presets_not_applied("stamp", "diginetica",
+                                                                  {"clip_norm": 110.0}))
+    assert presets_not_applied("pop", "diginetica", {}) == []

@@ -27,7 +27,7 @@ from via.rec.models import (
     get_model_class,
 )
 from via.rec.models.popularity import click_counts
-from via.rec.models.presets import preset_params
+from via.rec.models.presets import PRESETS, preset_params
 
 # Table 3.3 of the thesis (HR@20, MRR@20 in percent), printed beside our figures; the thesis
 # copies the baselines' figures from other papers' runs.
@@ -136,6 +136,30 @@ def run_options(model_name: str, seed: int | None, device: str | None, log=print
     return params
 
 
+def presets_not_applied(model_name: str, data_name: str, given: dict) -> list[str]:
+    """Notes for `evaluate` without `--preset`: the constructor defaults are one data set's
+    setting (STAMP's clip_norm 150 is Yoochoose's, Diginetica's is 110), so a run that meant
+    the published or validated setting of another data set would otherwise differ silently."""
+    defaults = {
+        name: p.default for name, p in
+        inspect.signature(get_model_class(model_name).__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    by_setting: dict[str, list[str]] = {}  # presets that set the same, in one note
+    for preset in PRESETS:
+        differs = {k: v for k, v in preset_params(preset, data_name, model_name).items()
+                   if k not in given and k in defaults and defaults[k] != v}
+        if differs:
+            shown = ", ".join(f"{k}={v}" for k, v in differs.items())
+            by_setting.setdefault(shown, []).append(preset)
+    return [
+        f"note: preset {' and '.join(map(repr, presets))} set{'s' * (len(presets) == 1)} {shown} "
+        f"for {model_name} on {data_name}; not applied: the model's defaults are used "
+        f"(add --preset {presets[0]})"
+        for shown, presets in by_setting.items()
+    ]
+
+
 def fit_model(model: SessionModel, train, n_items: int, checkpoint: Path | None, log=print):
     """Fit, resuming from (and saving to) `checkpoint` for the models that can."""
     kwargs = {"n_items": n_items}
@@ -209,6 +233,9 @@ def cmd_evaluate(args) -> int:
             **run_options(args.model, args.seed, args.device),
             **parse_params(args.param),
         }
+        if args.preset is None:
+            for line in presets_not_applied(args.model, dataset.name, params):
+                print(line)
         model = create_model(args.model, **params)
         checkpoint = Path(args.checkpoint) if args.checkpoint else None
         fit_seconds = fit_model(model, dataset.train, dataset.n_items, checkpoint)
