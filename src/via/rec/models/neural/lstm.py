@@ -13,11 +13,12 @@ What it implements, equation by equation:
   spends more time zero-filling per-step gradients than computing.
 - 3.5: dropout `dropout` (0.7) on h_T, then a dense layer with softmax over all items.
 - 3.6: sparse categorical cross-entropy, the mean over the batch; dense layer, softmax and
-  cross-entropy are one fused function (`linear_cross_entropy`, same values and gradients as
-  `F.cross_entropy(F.linear(...))`, tested) that writes the 512 x (n + 1) logits into one buffer
-  reused every step and never materialises them twice. In training the output layer's
-  gradients are written straight into its `.grad` (tested against autograd step by step), and
-  no table's gradient is zero-filled whole a step: only the rows the previous step wrote.
+  cross-entropy are one fused computation that writes the 512 x (n + 1) logits into one buffer
+  reused every step and never materialises them twice: in training `_full_softmax_step`, which
+  writes the output layer's gradients straight into its `.grad` (tested against autograd step
+  by step); as an autograd function, `linear_cross_entropy` (same values and gradients as
+  `F.cross_entropy(F.linear(...))`, tested). No table's gradient is zero-filled whole a step:
+  only the rows the previous step wrote.
 - 3.7, 3.8: Adam (lr 0.001) with the learning rate decayed continuously as
   lr_t = 0.001 * 0.9 ** (t / 1000), t the number of optimizer steps taken.
 - 3.9 to 3.12: embedding-diversity regulariser lambda * sum_ij S_ij^2 with
