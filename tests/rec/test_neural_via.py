@@ -258,14 +258,15 @@ def test_ensemble_loss_is_the_sum_of_the_members_own_losses(train, n_sample):
     lengths = torch.tensor([3, 2, 1])
     targets = torch.tensor([6, 9, 2])
     with torch.no_grad():
-        session = model.module(items, lengths)
-        total = model._training_loss(session, targets, data.sampler, np.random.default_rng(5))
+        outputs = model._training_outputs(items, lengths)
+        total = model._training_loss(outputs, items, targets, data.sampler,
+                                     np.random.default_rng(5))
         alone = []
         for member in model.module.members:
             single = VIANet(**dict(SMALL, n_epochs=1, n_sample=n_sample))
             single.n_items, single.module = model.n_items, member
-            alone.append(single._training_loss(member(items, lengths), targets, data.sampler,
-                                               np.random.default_rng(5)))
+            alone.append(single._training_loss(member.encode(items, lengths), items, targets,
+                                               data.sampler, np.random.default_rng(5)))
     assert float(total) == pytest.approx(float(sum(alone)), rel=1e-5)
 
 
@@ -293,3 +294,83 @@ def test_kNN_settings_count_only_with_a_kNN_part(train):
     assert plain.setting() == with_unused.setting()
     assert VIANet.ensemble_of([plain, with_unused]).members == 2
     assert VIANet(knn="stan").setting() != VIANet(knn="stan", knn_params=stan).setting()
+
+
+# --- the repeat mechanism (a learned bias on the session's own clicks) ------------------------
+def test_click_bias_follows_its_equation_and_lands_on_the_clicked_items():
+    torch.manual_seed(0)
+    encoder = VIAEncoder(n_items=9, d=4, max_length=6, dropout=0.0, scale=3.0, repeat=True).eval()
+    with torch.no_grad():
+        encoder.repeat_out.weight.normal_()
+        items = torch.tensor([[2, 5, 2, 7], [4, 0, 0, 0]])
+        lengths = torch.tensor([4, 1])
+        session, bias = encoder.encode(items, lengths)
+        assert torch.equal(bias[1, 1:], torch.zeros(3))  # padding has no bias
+        # by hand for the first prefix
+        e = torch.nn.functional.normalize(encoder.item_embedding.weight[[2, 5, 2, 7]], dim=-1)
+        p = encoder.position_embedding.weight[[4, 3, 2, 1]]
+        z = torch.tanh(encoder.position_mix(torch.cat([e, p], dim=1)))
+        s = session[0] / 3.0
+        hand = encoder.repeat_out(torch.tanh(encoder.repeat_hidden(
+            torch.cat([z, s.expand(4, 4)], dim=1)))).squeeze(-1)  # fmt: skip
+        torch.testing.assert_close(bias[0], hand)
+        # scores: the product, plus the bias on the clicked items (item 2 twice: summed)
+        model = VIANet(embedding_dim=4, scale=3.0, repeat=True, max_length=6, dropout=0.0)
+        model.n_items, model.module = 9, encoder
+        scores = model.scores(PrefixBatch.from_lists([[2, 5, 2, 7], [4]]))
+        plain = (session @ encoder.item_matrix().T).numpy()
+        plain[0, [2, 5, 7]] += [float(bias[0, 0] + bias[0, 2]), float(bias[0, 1]),
+                                float(bias[0, 3])]
+        plain[1, 4] += float(bias[1, 0])
+        np.testing.assert_allclose(scores[:, 1:], plain[:, 1:], rtol=1e-5, atol=1e-5)
+
+
+def test_sampled_columns_get_the_same_click_bias_as_the_full_catalog():
+    from via.rec.models.neural.prefix import add_click_bias, column_click_bias
+
+    items = torch.tensor([[3, 5, 3, 0], [9, 1, 0, 0]])
+    bias = torch.tensor([[0.5, -1.0, 2.0, 0.0], [0.25, 4.0, 0.0, 0.0]])
+    full = add_click_bias(torch.zeros(2, 11), items, bias)  # columns are items 0..10
+    assert full[0, 3] == 2.5 and full[0, 5] == -1.0 and full[1, 1] == 4.0 and full[0, 0] == 0
+    columns = torch.tensor([3, 9, 7, 3, 5, 1])  # repeated 3: both columns get it
+    torch.testing.assert_close(column_click_bias(items, bias, columns), full[:, columns])
+    shifted = add_click_bias(torch.zeros(2, 10), items, bias, first_item=1)  # items 1..10
+    torch.testing.assert_close(shifted, full[:, 1:])
+
+
+def test_repeat_starts_as_the_network_without_it_and_round_trips(train, tmp_path):
+    params = dict(SMALL, n_epochs=0)
+    plain = VIANet(**params).fit(train)
+    with_repeat = VIANet(**dict(params, repeat=True)).fit(train)
+    np.testing.assert_array_equal(with_repeat.scores(PREFIXES), plain.scores(PREFIXES))
+    trained = VIANet(**dict(SMALL, repeat=True, n_sample=8, n_epochs=2)).fit(train)
+    assert trained.module.repeat_out.weight.abs().sum() > 0  # the bias was trained
+    trained.save(tmp_path / "repeat")
+    again = SessionModel.load(tmp_path / "repeat")
+    assert again.repeat is True
+    np.testing.assert_array_equal(again.scores(PREFIXES), trained.scores(PREFIXES))
+    with pytest.raises(ValueError, match="repeat"):
+        VIANet(repeat="yes")
+
+
+@pytest.mark.parametrize("n_sample", [0, 16])
+def test_repeat_learns_which_click_comes_back(n_sample):
+    """Sessions a b c d a: the fifth click repeats the first, of random items. The click bias
+    learns it from the position alone; the attention network without it has to put a session
+    vector on a random earlier item."""
+    rng = np.random.default_rng(0)
+    sessions = [list(rng.choice(np.arange(1, 201), 4, replace=False)) for _ in range(1500)]
+    sessions = [s + [s[0]] for s in sessions]
+    from via.rec.data.sessions import Sessions
+
+    train = Sessions.from_lists(sessions[:1200])
+    test_prefixes = PrefixBatch.from_lists([s[:4] for s in sessions[1200:]])
+    targets = np.array([s[0] for s in sessions[1200:]])
+    params = dict(SMALL, n_epochs=3, n_sample=n_sample, valid_fraction=0.0)
+    hits = {}
+    for repeat in (False, True):
+        model = VIANet(**dict(params, repeat=repeat)).fit(train, n_items=200)
+        scores = model.scores(test_prefixes)
+        hits[repeat] = float(np.mean(scores.argmax(axis=1) == targets))
+    assert hits[True] > 0.95
+    assert hits[True] > hits[False]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
+from via.rec.models.neural.prefix import PrefixSessionModel, SessionEncoder, trainer_params
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,7 @@ def last_positions(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return values[torch.arange(len(values), device=values.device), lengths - 1]
 
 
-class NARMEncoder(nn.Module):
+class NARMEncoder(SessionEncoder):
     """GRU with global and local (attention) encoders, and the bilinear decoder's matrix B."""
 
     def __init__(

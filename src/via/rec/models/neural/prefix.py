@@ -69,6 +69,39 @@ class SessionEncoder(nn.Module):
         """`item_matrix()[ids]`; an encoder may compute just these rows (the sampled softmax)."""
         return self.item_matrix()[ids]
 
+    def encode(
+        self, items: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(session vector (B, d), click bias (B, T) or None). A click bias adds `bias[b, t]` to
+        the score of item `items[b, t]` (summed over a prefix's repeated clicks; 0 at padding):
+        a repeat mechanism. Without one, the scores are `session @ item_matrix().T` alone."""
+        return self(items, lengths), None
+
+
+def add_click_bias(
+    logits: torch.Tensor, items: torch.Tensor, bias: torch.Tensor | None, first_item: int = 0
+) -> torch.Tensor:
+    """`logits` (B, n) whose column c scores item c + `first_item`, plus each prefix's click bias
+    on the items it clicked (padding, item 0, contributes nothing)."""
+    if bias is None:
+        return logits
+    clicked = items > 0
+    index = torch.where(clicked, items - first_item, 0)
+    return logits.scatter_add(1, index, torch.where(clicked, bias, 0.0))
+
+
+def column_click_bias(
+    items: torch.Tensor, bias: torch.Tensor, columns: torch.Tensor
+) -> torch.Tensor:
+    """(B, C): the click bias of each prefix on each of the item ids `columns` (repeats allowed:
+    every column of an item gets its bias)."""
+    unique, inverse = torch.unique(columns, return_inverse=True)
+    where = torch.searchsorted(unique, items).clamp(max=len(unique) - 1)
+    found = (unique[where] == items) & (items > 0)
+    per_unique = torch.zeros(len(items), len(unique), dtype=bias.dtype, device=bias.device)
+    per_unique = per_unique.scatter_add(1, where, torch.where(found, bias, 0.0))
+    return per_unique[:, inverse]
+
 
 @dataclass
 class PrefixData:
@@ -97,11 +130,14 @@ def sampled_softmax_loss(
     columns: torch.Tensor,
     targets: torch.Tensor,
     sampler: PopularitySampler,
+    extra: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy of each row's target among `columns` (the batch's targets, then shared
-    negatives; `rows` are their item vectors), logQ-corrected; another row's identical target is
-    not a negative for this row."""
+    negatives; `rows` are their item vectors, `extra` (B, C) any further score, e.g. a click
+    bias), logQ-corrected; another row's identical target is not a negative for this row."""
     logits = session @ rows.T - sampler.log_q(columns, len(targets))
+    if extra is not None:
+        logits = logits + extra
     accidental = columns[None, :] == targets[:, None]
     accidental[:, : len(targets)].fill_diagonal_(False)
     logits = logits.masked_fill(accidental, float("-inf"))
@@ -224,10 +260,9 @@ class PrefixSessionModel(TorchSessionModel):
             index = order[lo : lo + self.batch_size]
             items, lengths = pad_cases(prefixes, index)
             batch_targets = torch.from_numpy(targets[index].astype(np.int64)).to(device)
-            session = self.module(
-                torch.from_numpy(items).to(device), torch.from_numpy(lengths).to(device)
-            )
-            loss = self._training_loss(session, batch_targets, data.sampler, rng)
+            items = torch.from_numpy(items).to(device)
+            outputs = self._training_outputs(items, torch.from_numpy(lengths).to(device))
+            loss = self._training_loss(outputs, items, batch_targets, data.sampler, rng)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.clip_norm > 0:
@@ -238,12 +273,19 @@ class PrefixSessionModel(TorchSessionModel):
             n_cases += len(index)
         return total / n_cases, n_cases
 
-    def _training_loss(self, session, targets, sampler, rng) -> torch.Tensor:
+    def _training_outputs(self, items: torch.Tensor, lengths: torch.Tensor):
+        """What `_training_loss` gets: the encoder's (session, click bias)."""
+        return self.module.encode(items, lengths)
+
+    def _training_loss(self, outputs, items, targets, sampler, rng) -> torch.Tensor:
+        session, bias = outputs
         if sampler is None:  # full softmax over items 1..n
-            return F.cross_entropy(session @ self.module.item_matrix()[1:].T, targets - 1)
+            logits = session @ self.module.item_matrix()[1:].T
+            return F.cross_entropy(add_click_bias(logits, items, bias, 1), targets - 1)
         columns = self._sampled_columns(targets, sampler, rng)
+        extra = None if bias is None else column_click_bias(items, bias, columns)
         return sampled_softmax_loss(session, self.module.item_rows(columns), columns, targets,
-                                    sampler)
+                                    sampler, extra)
 
     def _sampled_columns(self, targets, sampler, rng) -> torch.Tensor:
         """The batch's targets followed by `n_sample` shared popularity-sampled negatives."""
@@ -264,9 +306,9 @@ class PrefixSessionModel(TorchSessionModel):
             index = np.arange(lo, min(lo + VALID_BATCH, len(cases)))
             items, lengths = pad_cases(cases.prefixes, index)
             targets = torch.from_numpy(cases.targets[index].astype(np.int64)).to(device) - 1
-            logits = self.module(
-                torch.from_numpy(items).to(device), torch.from_numpy(lengths).to(device)
-            ) @ matrix.T
+            items = torch.from_numpy(items).to(device)
+            session, bias = self.module.encode(items, torch.from_numpy(lengths).to(device))
+            logits = add_click_bias(session @ matrix.T, items, bias, 1)
             loss_sum += float(F.cross_entropy(logits, targets, reduction="sum"))
             target_scores = logits.gather(1, targets[:, None])
             ranks = (logits >= target_scores).sum(dim=1)  # 1-based, ties against the target
@@ -321,14 +363,29 @@ class PrefixSessionModel(TorchSessionModel):
         lengths = prefixes.lengths
         matrix = self._scoring_matrix()
         if len(prefixes) and lengths.min() > 0:
-            return catalog_scores(self._encode(prefixes, device), matrix)
+            return self._catalog_scores(prefixes, matrix, device)
         out = np.zeros((len(prefixes), matrix.shape[0]), dtype=np.float32)
         nonempty = np.flatnonzero(lengths > 0)
         if len(nonempty):
             kept = prefixes.sessions.select(nonempty)
-            out[nonempty] = catalog_scores(
-                self._encode(PrefixBatch(kept.items, kept.offsets), device), matrix
+            out[nonempty] = self._catalog_scores(
+                PrefixBatch(kept.items, kept.offsets), matrix, device
             )
+        return out
+
+    def _catalog_scores(
+        self, prefixes: PrefixBatch, matrix: torch.Tensor, device: torch.device
+    ) -> np.ndarray:
+        """Scores of non-empty prefixes against the whole catalog: the product, then the click
+        bias (if the encoder has one) added on each prefix's own items."""
+        items = torch.from_numpy(prefixes.padded(self.max_length, align="left")).to(device)
+        lengths = torch.from_numpy(np.minimum(prefixes.lengths, self.max_length)).to(device)
+        session, bias = self.module.encode(items, lengths)
+        out = catalog_scores(session, matrix)
+        if bias is not None:
+            rows = np.broadcast_to(np.arange(len(out))[:, None], items.shape)
+            # padding (item 0) adds 0 to the padding column
+            np.add.at(out, (rows, items.cpu().numpy()), bias.float().cpu().numpy())
         return out
 
     def _encode(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from via.rec.models.neural.narm import last_positions, position_mask
-from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
+from via.rec.models.neural.prefix import PrefixSessionModel, SessionEncoder, trainer_params
 
 
 def session_graph(
@@ -103,7 +103,7 @@ class GatedGraphCell(nn.Module):
         return candidate + update * (hidden - candidate)
 
 
-class SRGNNEncoder(nn.Module):
+class SRGNNEncoder(SessionEncoder):
     """Session graph -> gated GNN -> soft attention and last item -> W_3 [s_g; s_l]."""
 
     def __init__(self, n_items: int, hidden: int = 100, steps: int = 1):

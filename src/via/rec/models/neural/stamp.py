@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from via.rec.models.neural.narm import last_positions, position_mask
-from via.rec.models.neural.prefix import PrefixSessionModel, trainer_params
+from via.rec.models.neural.prefix import PrefixSessionModel, SessionEncoder, trainer_params
 
 
 def clipped_to_unit_norm(vectors: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def clipped_to_unit_norm(vectors: torch.Tensor) -> torch.Tensor:
     return vectors / torch.linalg.vector_norm(vectors, dim=-1, keepdim=True).clamp(min=1.0)
 
 
-class STAMPEncoder(nn.Module):
+class STAMPEncoder(SessionEncoder):
     """Attention over the session memory with the last click and the mean, two MLP cells."""
 
     def __init__(
