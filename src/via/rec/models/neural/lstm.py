@@ -151,18 +151,22 @@ def diversity_gradient(
 def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tensor:
     """The mean cross-entropy of softmax(h W^T + c) (eqs. 3.5, 3.6); `logits` ((batch, n + 1),
     a reused buffer) is left holding the probabilities. The loss is m - log(max p) - x_y with m
-    the row maximum (max p >= 1 / (n + 1), so the log never underflows)."""
+    the row maximum (max p >= 1 / (n + 1), so the log never underflows); max p is read at the
+    maximum's column, not searched for again."""
     matmul(hidden, weight.T, out=logits).add_(bias)
-    top = logits.amax(dim=1)
+    top, where = logits.max(dim=1)
     target_logit = logits.gather(1, targets[:, None]).squeeze(1)
     torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-    return (top - logits.amax(dim=1).log() - target_logit).mean()
+    top_probability = logits.gather(1, where[:, None]).squeeze(1)
+    return (top - top_probability.log() - target_logit).mean()
 
 
-def _softmax_cross_entropy_delta(probabilities, targets, scale: float) -> torch.Tensor:
-    """d loss / d logits = scale (p - onehot(y)) / batch, in place in the probabilities."""
+def _softmax_cross_entropy_delta(probabilities, targets) -> torch.Tensor:
+    """p - onehot(y), in place in the probabilities: d loss / d logits up to the factor
+    scale / batch, which the callers apply to the small products' inputs or results instead of
+    to this (batch, n + 1) matrix (one pass over it fewer)."""
     probabilities[torch.arange(len(targets), device=probabilities.device), targets] -= 1.0
-    return probabilities.mul_(scale / len(targets))
+    return probabilities
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -186,8 +190,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         hidden, weight, targets, x = ctx.saved_tensors
-        x = _softmax_cross_entropy_delta(x, targets, float(grad))
-        return matmul(x, weight), matmul(x.T, hidden), x.sum(dim=0), None, None
+        x = _softmax_cross_entropy_delta(x, targets)
+        factor = float(grad) / len(targets)
+        return (
+            matmul(x, weight).mul_(factor),
+            matmul(x.T, hidden * factor),
+            x.sum(dim=0).mul_(factor),
+            None,
+            None,
+        )
 
 
 def linear_cross_entropy(
@@ -438,13 +449,14 @@ class ThesisLSTM(TorchSessionModel):
         logits = self._logits_workspace[: len(hidden) * len(weight)].view(len(hidden), len(weight))
         h = hidden.detach()
         loss = _softmax_cross_entropy(h, weight.detach(), bias.detach(), targets, logits)
-        delta = _softmax_cross_entropy_delta(logits, targets, 1.0)
+        delta = _softmax_cross_entropy_delta(logits, targets)  # (p - onehot), unscaled
+        factor = 1.0 / len(targets)  # d mean / d loss_b, applied to the small operands
         for parameter in (weight, bias):
             if parameter.grad is None:
                 parameter.grad = torch.empty_like(parameter)
-        matmul(delta.T, h, out=weight.grad)
-        torch.sum(delta, dim=0, out=bias.grad)
-        hidden.backward(matmul(delta, weight.detach()))
+        matmul(delta.T, h * factor, out=weight.grad)
+        torch.sum(delta, dim=0, out=bias.grad).mul_(factor)
+        hidden.backward(matmul(delta, weight.detach()).mul_(factor))
         return loss
 
     def _sampled_loss(self, hidden, targets, rng, sampler, rows: RowGradients) -> torch.Tensor:
