@@ -151,14 +151,13 @@ def diversity_gradient(
 def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tensor:
     """The mean cross-entropy of softmax(h W^T + c) (eqs. 3.5, 3.6); `logits` ((batch, n + 1),
     a reused buffer) is left holding the probabilities. The loss is m - log(max p) - x_y with m
-    the row maximum (max p >= 1 / (n + 1), so the log never underflows); max p is read at the
-    maximum's column, not searched for again."""
+    the row maximum (max p >= 1 / (n + 1), so the log never underflows). (`amax` twice is
+    cheaper than one `max` with indices: 8 against 32 ms on 512 x 43k floats, one thread.)"""
     matmul(hidden, weight.T, out=logits).add_(bias)
-    top, where = logits.max(dim=1)
+    top = logits.amax(dim=1)
     target_logit = logits.gather(1, targets[:, None]).squeeze(1)
     torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-    top_probability = logits.gather(1, where[:, None]).squeeze(1)
-    return (top - top_probability.log() - target_logit).mean()
+    return (top - logits.amax(dim=1).log() - target_logit).mean()
 
 
 def _softmax_cross_entropy_delta(probabilities, targets) -> torch.Tensor:
@@ -223,7 +222,9 @@ class _PackedLSTM(torch.autograd.Function):
     The same function as `nn.LSTM` (gate order i, f, g, o; zero initial state), with
     backpropagation through time written by hand: the input projections of all clicks are one
     product, the loop over time steps touches only the rows still running, and the weight
-    gradients are one product each at the end. (PyTorch's CPU LSTM on packed input builds a
+    gradients are one product each at the end. Those four large products run in NumPy's BLAS
+    (`matmul`): 125 against 159 ms a step in torch's kernel for 2,000 clicks, one thread, AMD
+    EPYC. (PyTorch's CPU LSTM on packed input builds a
     zero-filled gradient of the whole input for every time step.)
     """
 
@@ -231,7 +232,7 @@ class _PackedLSTM(torch.autograd.Function):
     def forward(ctx, x, batch_sizes, weight_ih, weight_hh, bias_ih, bias_hh):
         sizes = batch_sizes.tolist()
         units = weight_hh.shape[1]
-        gates = torch.addmm(bias_ih + bias_hh, x, weight_ih.T)  # (clicks, 4 units), in place
+        gates = matmul(x, weight_ih.T).add_(bias_ih + bias_hh)  # (clicks, 4 units), in place
         h = x.new_zeros(sizes[0], units)
         c = torch.zeros_like(h)
         h_before, c_before, c_after = (x.new_empty(len(x), units) for _ in range(3))
@@ -275,10 +276,10 @@ class _PackedLSTM(torch.autograd.Function):
             end -= size
         d_bias = d_gates.sum(dim=0)
         return (
-            d_gates @ weight_ih,
+            matmul(d_gates, weight_ih),
             None,
-            d_gates.T @ x,
-            d_gates.T @ h_before,
+            matmul(d_gates.T, x),
+            matmul(d_gates.T, h_before),
             d_bias,
             d_bias,
         )
