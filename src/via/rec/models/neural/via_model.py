@@ -169,8 +169,9 @@ class VIAEnsemble(SessionEncoder):
 class VIANet(PrefixSessionModel):
     """VIA's attention model (see the module docstring); hyperparameters as the prefix trainer's
     plus `dropout` (on the clicks' embeddings), `scale` (the cosine's temperature), `repeat`
-    (a learned click bias on the items the session already holds), `members` (networks in the ensemble, 1 for a single one), `valid_fraction` and the kNN fusion's
-    `knn`, `knn_params` and `knn_weight`."""
+    (a learned click bias on the items the session already holds), `members` (networks in the
+    ensemble, 1 for a single one), `valid_fraction` and the kNN fusion's `knn`, `knn_params`
+    and `knn_weight`."""
 
     name = "vianet"
 
