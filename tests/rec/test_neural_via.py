@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from via.rec.data.sessions import PrefixBatch
+from via.rec.data.sessions import PrefixBatch, Sessions
 from via.rec.models import SessionModel, create_model
+from via.rec.models.neural.prefix import add_click_bias, column_click_bias
 from via.rec.models.neural.via_model import VIAEncoder, VIANet
 
 from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
@@ -326,8 +327,6 @@ def test_click_bias_follows_its_equation_and_lands_on_the_clicked_items():
 
 
 def test_sampled_columns_get_the_same_click_bias_as_the_full_catalog():
-    from via.rec.models.neural.prefix import add_click_bias, column_click_bias
-
     items = torch.tensor([[3, 5, 3, 0], [9, 1, 0, 0]])
     bias = torch.tensor([[0.5, -1.0, 2.0, 0.0], [0.25, 4.0, 0.0, 0.0]])
     full = add_click_bias(torch.zeros(2, 11), items, bias)  # columns are items 0..10
@@ -361,8 +360,6 @@ def test_repeat_learns_which_click_comes_back(n_sample):
     rng = np.random.default_rng(0)
     sessions = [list(rng.choice(np.arange(1, 201), 4, replace=False)) for _ in range(1500)]
     sessions = [s + [s[0]] for s in sessions]
-    from via.rec.data.sessions import Sessions
-
     train = Sessions.from_lists(sessions[:1200])
     test_prefixes = PrefixBatch.from_lists([s[:4] for s in sessions[1200:]])
     targets = np.array([s[0] for s in sessions[1200:]])

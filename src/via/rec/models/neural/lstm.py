@@ -173,8 +173,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     Forward: the (batch, n + 1) logits, written into `workspace` (a buffer reused from step to
     step: no fresh 88 MB a step to page in) and turned into probabilities in place. Backward:
-    p - onehot(y), scaled in the same buffer, then the three products. Same values as
-    `F.cross_entropy(F.linear(h, W, c), y)` with two fewer passes over the logits and no
+    p - onehot(y) in the same buffer, then the three products, the factor grad / batch applied to
+    their small operands or results. Same values as
+    `F.cross_entropy(F.linear(h, W, c), y)` with three fewer passes over the logits and no
     allocation of them; the backward may run only once per forward. (Training does the same
     without autograd for the output layer: `ThesisLSTM._full_softmax_step`.)
     """
@@ -224,8 +225,8 @@ class _PackedLSTM(torch.autograd.Function):
     product, the loop over time steps touches only the rows still running, and the weight
     gradients are one product each at the end. Those four large products run in NumPy's BLAS
     (`matmul`): 125 against 159 ms a step in torch's kernel for 2,000 clicks, one thread, AMD
-    EPYC. (PyTorch's CPU LSTM on packed input builds a
-    zero-filled gradient of the whole input for every time step.)
+    EPYC. (PyTorch's CPU LSTM on packed input builds a zero-filled gradient of the whole input
+    for every time step.)
     """
 
     @staticmethod

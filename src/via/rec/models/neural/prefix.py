@@ -378,8 +378,7 @@ class PrefixSessionModel(TorchSessionModel):
     ) -> np.ndarray:
         """Scores of non-empty prefixes against the whole catalog: the product, then the click
         bias (if the encoder has one) added on each prefix's own items."""
-        items = torch.from_numpy(prefixes.padded(self.max_length, align="left")).to(device)
-        lengths = torch.from_numpy(np.minimum(prefixes.lengths, self.max_length)).to(device)
+        items, lengths = self._padded(prefixes, device)
         session, bias = self.module.encode(items, lengths)
         out = catalog_scores(session, matrix)
         if bias is not None:
@@ -388,7 +387,14 @@ class PrefixSessionModel(TorchSessionModel):
             np.add.at(out, (rows, items.cpu().numpy()), bias.float().cpu().numpy())
         return out
 
-    def _encode(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+    def _padded(
+        self, prefixes: PrefixBatch, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prefixes' `max_length` most recent clicks, left-aligned and 0-padded, and their
+        lengths."""
         items = torch.from_numpy(prefixes.padded(self.max_length, align="left")).to(device)
         lengths = torch.from_numpy(np.minimum(prefixes.lengths, self.max_length)).to(device)
-        return self.module(items, lengths)
+        return items, lengths
+
+    def _encode(self, prefixes: PrefixBatch, device: torch.device) -> torch.Tensor:
+        return self.module(*self._padded(prefixes, device))
