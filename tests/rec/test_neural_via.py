@@ -371,3 +371,50 @@ def test_repeat_learns_which_click_comes_back(n_sample):
         hits[repeat] = float(np.mean(scores.argmax(axis=1) == targets))
     assert hits[True] > 0.95
     assert hits[True] > hits[False]
+
+
+def _padded_grid_encode(encoder: VIAEncoder, items: torch.Tensor, lengths: torch.Tensor):
+    """The encoder's equations over the whole padded (B, T) grid, padding masked out: the
+    formulation the clicks-only `encode` must equal."""
+    functional = torch.nn.functional
+    mask = torch.arange(items.shape[1])[None, :] < lengths[:, None]
+    e = functional.normalize(encoder.item_embedding(items), dim=-1) * mask[..., None]
+    reverse = (lengths[:, None] - torch.arange(items.shape[1])) * mask
+    z = torch.tanh(encoder.position_mix(torch.cat([e, encoder.position_embedding(reverse)], -1)))
+    last = e[torch.arange(len(items)), lengths - 1]
+    mean = e.sum(dim=1) / lengths[:, None]
+    energy = encoder.attention_vector(torch.sigmoid(
+        encoder.attention_each(z)
+        + (encoder.attention_last(last) + encoder.attention_mean(mean))[:, None, :]
+    )).squeeze(-1)  # fmt: skip
+    weights = torch.softmax(energy.masked_fill(~mask, float("-inf")), dim=-1)
+    intent = torch.bmm(weights[:, None, :], e).squeeze(1)
+    session = functional.normalize(encoder.session_mix(torch.cat([intent, last], 1)), dim=-1)
+    hidden = torch.tanh(encoder.repeat_hidden(
+        torch.cat([z, session[:, None, :].expand_as(z)], dim=-1)))  # fmt: skip
+    return encoder.scale * session, encoder.repeat_out(hidden).squeeze(-1) * mask
+
+
+def test_clicks_only_encoding_equals_the_padded_grid_in_values_and_gradients():
+    torch.manual_seed(0)
+    encoder = VIAEncoder(n_items=30, d=8, max_length=7, dropout=0.0, scale=4.0, repeat=True)
+    with torch.no_grad():
+        encoder.repeat_out.weight.normal_()
+    lengths = torch.tensor([7, 1, 3, 5, 2, 7, 4])
+    items = torch.randint(1, 31, (len(lengths), 7)) * (torch.arange(7) < lengths[:, None])
+    weights = torch.randn(len(lengths), 8), torch.randn(len(lengths), 7)
+
+    def run(encode):
+        encoder.zero_grad()
+        session, bias = encode(items, lengths)
+        ((session * weights[0]).sum() + (bias * weights[1]).sum()).backward()
+        return session, bias, {n: p.grad.clone() for n, p in encoder.named_parameters()}
+
+    session, bias, grads = run(encoder.encode)
+    expected_session, expected_bias, expected_grads = run(
+        lambda i, n: _padded_grid_encode(encoder, i, n))
+    torch.testing.assert_close(session, expected_session)
+    torch.testing.assert_close(bias, expected_bias)
+    assert torch.equal(bias == 0, items == 0)  # a bias on every click, none on padding
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(grads[name], grad, msg=name)

@@ -46,7 +46,7 @@ from torch.nn import functional as F
 
 from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.models import create_model
-from via.rec.models.neural.narm import last_positions, masked_softmax, position_mask
+from via.rec.models.neural.narm import masked_softmax, position_mask
 from via.rec.models.neural.prefix import (
     PrefixSessionModel,
     SessionEncoder,
@@ -101,29 +101,32 @@ class VIAEncoder(SessionEncoder):
     def encode(
         self, items: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The equations of the module docstring, computed on the clicks alone: the per-click
+        layers run on the N real clicks of the batch, not on its B x T padded grid (a mini-batch
+        is padded to its longest prefix, 20 clicks in almost every shuffled Diginetica batch,
+        while a prefix holds 4.1 on average: five times fewer rows)."""
         mask = position_mask(lengths, items.shape[1])
-        e = self.dropout(F.normalize(self.item_embedding(items), dim=-1))
-        e = e * mask[..., None]
-        reverse = (lengths[:, None] - torch.arange(items.shape[1], device=items.device)) * mask
+        prefix, column = mask.nonzero(as_tuple=True)  # row-major: a prefix's clicks in order
+        e = self.dropout(F.normalize(self.item_embedding(items[prefix, column]), dim=-1))
+        reverse = lengths[prefix] - column  # 1 for the last click
         z = torch.tanh(self.position_mix(torch.cat([e, self.position_embedding(reverse)], -1)))
-        last = last_positions(e, lengths)
-        mean = e.sum(dim=1) / lengths[:, None]
+        last = e[torch.cumsum(lengths, 0) - 1]
+        mean = e.new_zeros(len(lengths), e.shape[1]).index_add(0, prefix, e) / lengths[:, None]
         energy = self.attention_vector(
             torch.sigmoid(
                 self.attention_each(z)
-                + (self.attention_last(last) + self.attention_mean(mean))[:, None, :]
+                + (self.attention_last(last) + self.attention_mean(mean))[prefix]
             )
         ).squeeze(-1)
-        weights = masked_softmax(energy, mask)
-        intent = torch.bmm(weights[:, None, :], e).squeeze(1)
+        grid = energy.new_zeros(mask.shape).index_put((prefix, column), energy)
+        weights = masked_softmax(grid, mask)[prefix, column]
+        intent = e.new_zeros(last.shape).index_add(0, prefix, weights[:, None] * e)
         session = F.normalize(self.session_mix(torch.cat([intent, last], dim=1)), dim=-1)
         if not self.repeat:
             return self.scale * session, None
-        hidden = torch.tanh(self.repeat_hidden(
-            torch.cat([z, session[:, None, :].expand_as(z)], dim=-1)
-        ))  # fmt: skip
-        bias = self.repeat_out(hidden).squeeze(-1) * mask
-        return self.scale * session, bias
+        hidden = torch.tanh(self.repeat_hidden(torch.cat([z, session[prefix]], dim=-1)))
+        bias = self.repeat_out(hidden).squeeze(-1)
+        return self.scale * session, bias.new_zeros(mask.shape).index_put((prefix, column), bias)
 
     def item_matrix(self) -> torch.Tensor:
         return F.normalize(self.item_embedding.weight, dim=-1)
