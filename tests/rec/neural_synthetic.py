@@ -32,6 +32,15 @@ def hit_rate(model, test: Sessions, k: int) -> float:
     return float((rank <= k).mean())
 
 
+def write_benchmark(folder, train: Sessions, test: Sessions):
+    """A benchmark folder (train.txt, test.txt: one session of item ids per line)."""
+    folder.mkdir()
+    for name, sessions in (("train", train), ("test", test)):
+        lines = (" ".join(map(str, sessions[i])) for i in range(len(sessions)))
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
 @pytest.fixture(autouse=True, name="one_thread")
 def one_thread_fixture():
     previous = torch.get_num_threads()

@@ -22,6 +22,7 @@ from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by thei
     hit_rate,
     one_thread_fixture,
     train_fixture,
+    write_benchmark,
 )
 
 SMALL = {"embedding_dim": 16, "batch_size": 32, "learning_rate": 0.01, "n_epochs": 4,
@@ -153,18 +154,10 @@ def test_refitted_trains_on_everything_for_the_chosen_epochs(train):
     assert hit_rate(final, cycle_sessions(100, seed=2), k=5) > 0.9
 
 
-def _write_benchmark(folder, train, test):
-    folder.mkdir()
-    for name, sessions in (("train", train), ("test", test)):
-        lines = (" ".join(map(str, sessions[i])) for i in range(len(sessions)))
-        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def test_protocol_runner_and_reuse_of_its_choices_for_another_seed(train, tmp_path):
     from via.rec.models.neural.via_model import main
 
-    data = _write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3))
+    data = write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3))
     params = ["embedding_dim=16", "batch_size=32", "learning_rate=0.01", "n_epochs=3",
               "dropout=0.0", "scale=8.0", "knn=stan", 'knn_params={"k": 50, "sample_size": 200}']
     main(["--data", str(data), "--seed", "0", "--out", str(tmp_path / "s0"), "--param", *params])
@@ -212,7 +205,7 @@ def test_runner_writes_its_choices_before_the_final_training(train, tmp_path, mo
     a final training that fails does not lose them."""
     from via.rec.models.neural.via_model import main
 
-    data = _write_benchmark(tmp_path / "cycle", train, cycle_sessions(20, seed=3))
+    data = write_benchmark(tmp_path / "cycle", train, cycle_sessions(20, seed=3))
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt

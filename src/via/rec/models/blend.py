@@ -1,0 +1,388 @@
+"""Blend: several fitted session models as one, with weights chosen on validation.
+
+Each member's scores are first made relative to the member's best item of the row, so that
+models of different kinds (a network's logits, a neighbourhood model's similarity sums) are on
+one scale from 0 to 1:
+- a model that outputs logits (the neural ones): `exp(z_j - max z)`, its softmax probability
+  divided by the best item's;
+- any other model (kNN, popularity): `s_j / max s` (0 for a row whose best score is not
+  positive).
+The blend's score of item j is `sum_m w_m * r_mj` with weights on the simplex (they add up to
+1). The weights are the best point of a grid of step `grid_step` by `select_on` (hr@20, mrr@20,
+or their sum; ties broken by the other metric) on the last (most recent) validation prefixes, at most `valid_cases` of them.
+
+Protocol of `fit(train)` (nothing looks at the test set): the last `valid_fraction` of the
+training sessions (time order) is cut off; every member is fitted on the rest; the weights are
+chosen on the cut-off part; then every member is fitted again on all training sessions with
+the same hyperparameters and the blend keeps the chosen weights (the usual last step of a
+validation protocol). `python -m via.rec.models.blend` runs the same steps as separate
+processes, so that members train side by side and survive an interrupted session.
+
+Why: on these benchmarks, models of different kinds make different mistakes. VIANet, GRU4Rec
+(session-parallel, BPR-max with sampled negatives) and STAN (neighbouring sessions) rank the
+next click differently enough that a weighted sum recalls more of them in the top 20 than any
+one of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
+from via.rec.models.base import ModelFileError, SessionModel
+
+SELECT_ON = ("hr@20", "mrr@20", "sum")
+
+
+def is_logit_model(model: SessionModel) -> bool:
+    """Whether `model` scores with logits (softmax outputs): the neural models."""
+    return type(model).__module__.startswith("via.rec.models.neural")
+
+
+def relative_scores(model: SessionModel, prefixes: PrefixBatch) -> np.ndarray:
+    """`model`'s scores of every item divided by the row's best item's, in [0, 1] (column 0 is
+    0): exp(z - max z) for logits, s / max s otherwise."""
+    s = np.asarray(model.scores(prefixes), dtype=np.float32).copy()
+    s[:, 0] = -np.inf
+    if is_logit_model(model):
+        s -= s.max(axis=1, keepdims=True)
+        np.exp(s, out=s)
+        return s
+    s[:, 0] = 0.0
+    np.maximum(s, 0.0, out=s)
+    best = s.max(axis=1, keepdims=True)
+    return np.divide(s, best, out=np.zeros_like(s), where=best > 0)
+
+
+def simplex_grid(n_members: int, step: float) -> np.ndarray:
+    """Every weight vector of `n_members` non-negative multiples of `step` that add up to 1."""
+    if n_members < 1:
+        raise ValueError("a blend needs at least one member")
+    units = round(1.0 / step)
+    if units < 1 or abs(units * step - 1.0) > 1e-9:
+        raise ValueError(f"grid_step must divide 1, got {step}")
+    points = [c for c in itertools.product(range(units + 1), repeat=n_members - 1)
+              if sum(c) <= units]
+    return np.array([[*c, units - sum(c)] for c in points], dtype=np.float64) / units
+
+
+def weight_curve(
+    members: Sequence[SessionModel],
+    valid: Sessions,
+    grid: np.ndarray,
+    *,
+    valid_cases: int = 20_000,
+    batch_size: int = 512,
+    cutoff: int = 20,
+) -> list[dict]:
+    """HR@cutoff and MRR@cutoff of every weight vector of `grid` on the last `valid_cases`
+    prefixes of `valid` (each member scores each prefix once)."""
+    cases = all_prefixes(valid)
+    if len(cases) == 0:
+        raise ValueError("the validation sessions hold no prefix to choose weights on")
+    first = max(len(cases) - valid_cases, 0)
+    hits = np.zeros(len(grid))
+    reciprocal = np.zeros(len(grid))
+    weights = grid.astype(np.float32)
+    for lo in range(first, len(cases), batch_size):
+        prefixes, targets = cases.batch(lo, min(lo + batch_size, len(cases)))
+        stacked = np.stack([relative_scores(m, prefixes) for m in members])  # (M, B, n + 1)
+        rows = np.arange(len(targets))
+        target_scores = stacked[:, rows, targets]  # (M, B)
+        for g, w in enumerate(weights):
+            fused = np.tensordot(w, stacked, axes=1)
+            fused[:, 0] = -np.inf
+            ranks = (fused >= (w @ target_scores)[:, None]).sum(axis=1)
+            hits[g] += (ranks <= cutoff).sum()
+            reciprocal[g] += np.where(ranks <= cutoff, 1.0 / ranks, 0.0).sum()
+    n = len(cases) - first
+    return [{"weights": [float(x) for x in w], "valid_hr20": hits[g] / n,
+             "valid_mrr20": reciprocal[g] / n, "cases": n} for g, w in enumerate(grid)]
+
+
+def best_weights(curve: list[dict], select_on: str) -> list[float]:
+    if select_on not in SELECT_ON:
+        raise ValueError(f"select_on must be one of {', '.join(SELECT_ON)}, got {select_on!r}")
+
+    def key(row: dict) -> tuple[float, float]:  # ties broken by the other metric
+        hr, mrr = row["valid_hr20"], row["valid_mrr20"]
+        return {"hr@20": (hr, mrr), "mrr@20": (mrr, hr), "sum": (hr + mrr, mrr)}[select_on]
+
+    return max(curve, key=key)["weights"]
+
+
+class Blend(SessionModel):
+    """A weighted sum of fitted members' relative scores (see the module docstring).
+
+    `members` are unfitted models (fitted by `fit`) or fitted ones (then give `weights`, or call
+    `choose_weights`)."""
+
+    name = "blend"
+
+    def __init__(
+        self,
+        members: Sequence[SessionModel],
+        weights: Sequence[float] | None = None,
+        select_on: str = "hr@20",
+        grid_step: float = 0.05,
+        valid_fraction: float = 0.1,
+        valid_cases: int = 20_000,
+    ):
+        super().__init__()
+        if not members:
+            raise ValueError("a blend needs at least one member")
+        if select_on not in SELECT_ON:
+            raise ValueError(f"select_on must be one of {', '.join(SELECT_ON)}, got {select_on!r}")
+        self.members = list(members)
+        self.weights = None if weights is None else self._checked(weights)
+        self.select_on, self.grid_step = select_on, float(grid_step)
+        self.valid_fraction, self.valid_cases = float(valid_fraction), int(valid_cases)
+        self.weight_curve_: list[dict] = []
+        fitted = [m.n_items for m in self.members]
+        if all(fitted):
+            if len(set(fitted)) > 1:
+                raise ValueError(f"the members know different catalogs ({sorted(set(fitted))})")
+            self.n_items = fitted[0]
+
+    def _checked(self, weights: Sequence[float]) -> list[float]:
+        weights = [float(w) for w in weights]
+        if len(weights) != len(self.members):
+            raise ValueError(f"{len(weights)} weights for {len(self.members)} members")
+        if min(weights) < 0 or abs(sum(weights) - 1.0) > 1e-6:
+            raise ValueError(f"weights must be non-negative and add up to 1, got {weights}")
+        return weights
+
+    def choose_weights(self, valid: Sessions) -> list[float]:
+        """Choose the weights of the (fitted) members on `valid`; returns them."""
+        grid = simplex_grid(len(self.members), self.grid_step)
+        self.weight_curve_ = weight_curve(self.members, valid, grid, valid_cases=self.valid_cases)
+        self.weights = best_weights(self.weight_curve_, self.select_on)
+        return self.weights
+
+    def fit(self, train: Sessions, valid: Sessions | None = None, *, n_items: int | None = None):
+        from via.rec.data.protocol import validation_split
+
+        n_items = self._catalog_size(train, n_items)
+        if self.weights is None:
+            if valid is None:
+                if not 0 < self.valid_fraction < 1:
+                    raise ValueError("choosing the weights needs validation sessions or a "
+                                     "valid_fraction in (0, 1)")
+                fit_part, valid = validation_split(train, self.valid_fraction)
+            else:
+                fit_part = train
+            for member in self.members:
+                member.fit(fit_part, n_items=n_items)
+            self.n_items = n_items
+            self.choose_weights(valid)
+        for member in self.members:
+            member.fit(train, n_items=n_items)
+        self.n_items = n_items
+        return self
+
+    def scores(self, prefixes: PrefixBatch) -> np.ndarray:
+        self._check_fitted()
+        if self.weights is None:
+            raise RuntimeError("the blend has no weights; fit it or call choose_weights()")
+        fused = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
+        for member, w in zip(self.members, self.weights):
+            if w:
+                fused += np.float32(w) * relative_scores(member, prefixes)
+        fused[:, 0] = -np.inf
+        return fused
+
+    # persistence: every member in its own folder, the weights in blend.json
+    def _weights(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError("a Blend is saved with save(), one folder per member")
+
+    def _set_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError("a Blend is loaded with Blend.load()")
+
+    def get_params(self) -> dict:
+        return {"members": [m.name for m in self.members], "weights": self.weights,
+                "select_on": self.select_on, "grid_step": self.grid_step,
+                "valid_fraction": self.valid_fraction, "valid_cases": self.valid_cases}
+
+    def save(self, directory: str | Path) -> Path:
+        import json
+
+        self._check_fitted()
+        if self.weights is None:
+            raise RuntimeError("the blend has no weights to save")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for i, member in enumerate(self.members):
+            member.save(directory / f"member{i}")
+        (directory / "blend.json").write_text(json.dumps(
+            {"model": self.name, **self.get_params(), "weight_curve": self.weight_curve_},
+            indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Blend:
+        import json
+
+        directory = Path(directory)
+        try:
+            config = json.loads((directory / "blend.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{directory}/blend.json: cannot read ({exc})") from exc
+        members = [SessionModel.load(directory / f"member{i}")
+                   for i in range(len(config["members"]))]
+        for member, name in zip(members, config["members"]):
+            if member.name != name:
+                raise ModelFileError(f"{directory}: member {name!r} holds a {member.name!r}")
+        blend = cls(members, config["weights"], config["select_on"], config["grid_step"],
+                    config["valid_fraction"], config["valid_cases"])
+        blend.weight_curve_ = config.get("weight_curve", [])
+        return blend
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The blend's validation protocol as separate steps (members train side by side):
+
+    python -m via.rec.models.blend member --data D --model M --part fit|all --seed S --out DIR
+        [--preset validated] [--param NAME=VALUE ...]
+        fits one member on the training sessions minus the validation part (`fit`) or on all
+        of them (`all`) and saves it to DIR/model, with DIR/member.json (setting, fit time, peak
+        memory); resumable for the models that keep checkpoints (DIR/ck).
+    python -m via.rec.models.blend choose --data D --members DIR ... --out W.json
+        chooses the weights of `fit` members on the validation part.
+    python -m via.rec.models.blend test --data D --members DIR ... --weights W.json --out R.json
+        evaluates the blend of `all` members (same settings, same order) with those weights on
+        the test set, and each member alone.
+    """
+    import argparse
+    import json
+    import time
+
+    from via.rec.cli import fit_model, parse_params, peak_memory_mib, where_and_when
+    from via.rec.data.benchmark import load_benchmark
+    from via.rec.data.protocol import validation_split
+    from via.rec.evaluate import evaluate
+    from via.rec.models import create_model
+    from via.rec.models.popularity import click_counts
+    from via.rec.models.presets import preset_params
+
+    parser = argparse.ArgumentParser(prog="python -m via.rec.models.blend")
+    sub = parser.add_subparsers(dest="step", required=True)
+    me = sub.add_parser("member", help="fit one member and save it")
+    me.add_argument("--data", required=True)
+    me.add_argument("--model", required=True)
+    me.add_argument("--part", required=True, choices=["fit", "all"])
+    me.add_argument("--seed", type=int, default=0)
+    me.add_argument("--preset", default="validated")
+    me.add_argument("--param", nargs="*", default=[], metavar="NAME=VALUE")
+    me.add_argument("--valid-fraction", type=float, default=0.1)
+    me.add_argument("--out", required=True)
+    ch = sub.add_parser("choose", help="choose the weights of `fit` members on validation")
+    ch.add_argument("--data", required=True)
+    ch.add_argument("--members", nargs="+", required=True, metavar="DIR")
+    ch.add_argument("--select-on", default="hr@20", choices=SELECT_ON)
+    ch.add_argument("--grid-step", type=float, default=0.05)
+    ch.add_argument("--valid-cases", type=int, default=20_000)
+    ch.add_argument("--out", required=True)
+    te = sub.add_parser("test", help="evaluate the blend of `all` members on the test set")
+    te.add_argument("--data", required=True)
+    te.add_argument("--members", nargs="+", required=True, metavar="DIR")
+    te.add_argument("--weights", required=True, help="the weights file of `choose`")
+    te.add_argument("--no-alone", action="store_true", help="skip each member's own figures")
+    te.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    data = load_benchmark(args.data)
+
+    def read_member(folder: str, part: str) -> tuple[dict, SessionModel]:
+        info = json.loads((Path(folder) / "member.json").read_text())
+        if info["data"] != data.name or info["part"] != part:
+            raise SystemExit(f"{folder}: a member fitted on {info['data']} ({info['part']}), "
+                             f"not on {data.name} ({part})")
+        return info, SessionModel.load(Path(folder) / "model")
+
+    if args.step == "member":
+        params = dict(preset_params(args.preset, data.name, args.model.partition(":")[0]),
+                      **parse_params(args.param))
+        model = create_model(args.model.partition(":")[0], **params)
+        if "seed" in model.get_params():
+            model = create_model(args.model.partition(":")[0], **dict(params, seed=args.seed))
+        if "verbose" in model.get_params():
+            model.verbose = True
+        train = data.train
+        if args.part == "fit":
+            train, _ = validation_split(data.train, args.valid_fraction)
+        out = Path(args.out)
+        seconds = fit_model(model, train, data.n_items, out / "ck")
+        model.save(out / "model")
+        history = getattr(model, "history_", None) or []
+        (out / "member.json").write_text(json.dumps({
+            "data": data.name, "model": args.model, "part": args.part,
+            "valid_fraction": args.valid_fraction if args.part == "fit" else 0.0,
+            "seed": args.seed, "params": model.get_params(), "fit_seconds": seconds,
+            "history": history, "peak_memory_mib": peak_memory_mib(), **where_and_when(),
+        }, indent=2, default=str))
+        print(f"{args.model} ({args.part}) fitted in {seconds:.0f} s, saved to {out / 'model'}")
+        return
+
+    if args.step == "choose":
+        loaded = [read_member(folder, "fit") for folder in args.members]
+        fractions = {info["valid_fraction"] for info, _ in loaded}
+        if len(fractions) != 1:
+            raise SystemExit(f"the members were fitted with different validation parts {fractions}")
+        _, valid = validation_split(data.train, fractions.pop())
+        blend = Blend([m for _, m in loaded], select_on=args.select_on,
+                      grid_step=args.grid_step, valid_cases=args.valid_cases)
+        start = time.perf_counter()
+        weights = blend.choose_weights(valid)
+        best = next(r for r in blend.weight_curve_ if r["weights"] == weights)
+        Path(args.out).write_text(json.dumps({
+            "data": data.name, "members": args.members,
+            "member_models": [info["model"] for info, _ in loaded],
+            "member_params": [info["params"] for info, _ in loaded],
+            "select_on": args.select_on, "weights": weights, "best": best,
+            "seconds": time.perf_counter() - start, "curve": blend.weight_curve_,
+        }, indent=2, default=str))
+        print(f"weights {weights}: validation HR@20 {100 * best['valid_hr20']:.2f} "
+              f"MRR@20 {100 * best['valid_mrr20']:.2f} ({best['cases']} prefixes)")
+        return
+
+    chosen = json.loads(Path(args.weights).read_text())
+    loaded = [read_member(folder, "all") for folder in args.members]
+    if chosen["data"] != data.name or len(chosen["weights"]) != len(loaded):
+        raise SystemExit(f"{args.weights}: weights for other data or another number of members")
+    for (info, _), model, params in zip(loaded, chosen["member_models"], chosen["member_params"]):
+        theirs = {k: v for k, v in params.items() if k not in ("seed", "verbose", "n_epochs",
+                                                              "valid_fraction")}
+        ours = {k: v for k, v in info["params"].items() if k in theirs}
+        if info["model"] != model or json.loads(json.dumps(ours, default=str)) != theirs:
+            raise SystemExit(f"{info['model']} member differs from the one the weights were "
+                             f"chosen for ({model})")
+    blend = Blend([m for _, m in loaded], chosen["weights"])
+    counts = click_counts(data.train, data.n_items)
+    record = {"data": data.name, "model": "blend", "members": args.members,
+              "member_models": [info["model"] for info, _ in loaded],
+              "seeds": [info["seed"] for info, _ in loaded], "weights": chosen["weights"],
+              "chosen_on_validation": {"file": args.weights, **chosen["best"]},
+              "member_fit_seconds": [info["fit_seconds"] for info, _ in loaded],
+              "member_peak_memory_mib": [info["peak_memory_mib"] for info, _ in loaded]}
+    start = time.perf_counter()
+    record["metrics"] = evaluate(blend, data.test, item_counts=counts).as_dict()
+    record["seconds"] = time.perf_counter() - start
+    print(f"blend: HR@20 {100 * record['metrics']['HR@20']:.2f} "
+          f"MRR@20 {100 * record['metrics']['MRR@20']:.2f}", flush=True)
+    if not args.no_alone:
+        record["alone"] = []
+        for (info, member) in loaded:
+            result = evaluate(member, data.test, item_counts=counts).as_dict()
+            record["alone"].append({"model": info["model"], "metrics": result})
+            print(f"{info['model']} alone: HR@20 {100 * result['HR@20']:.2f} "
+                  f"MRR@20 {100 * result['MRR@20']:.2f}", flush=True)
+    record.update(peak_memory_mib=peak_memory_mib(), **where_and_when())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Blend: weights on a grid chosen on validation, the members refitted on everything, relative
+scores, persistence and the step-by-step runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from math import comb
+
+import numpy as np
+import pytest
+
+from via.rec.data.protocol import validation_split
+from via.rec.data.sessions import PrefixBatch, all_prefixes
+from via.rec.evaluate import evaluate
+from via.rec.models import ModelFileError, create_model
+from via.rec.models.blend import Blend, relative_scores, simplex_grid, weight_curve
+
+from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    cycle_sessions,
+    hit_rate,
+    one_thread_fixture,
+    train_fixture,
+    write_benchmark,
+)
+
+GRU = {"layers": [32], "batch_size": 16, "learning_rate": 0.1, "n_sample": 16, "n_epochs": 3,
+       "loss": "bpr-max", "elu_param": 1.0, "bpreg": 0.9, "momentum": 0.15, "verbose": False}
+STAN = {"k": 50, "sample_size": 200}
+PREFIXES = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 8]])
+
+
+def members():
+    return [create_model("gru4rec", **GRU), create_model("stan", **STAN), create_model("pop")]
+
+
+@pytest.fixture(scope="module", name="fitted")
+def fitted_fixture(train):
+    return Blend(members(), grid_step=0.25, valid_cases=400).fit(train)
+
+
+def test_simplex_grid_holds_every_point_once():
+    grid = simplex_grid(3, 0.05)
+    assert len(grid) == comb(20 + 2, 2)
+    assert np.allclose(grid.sum(axis=1), 1.0) and (grid >= 0).all()
+    assert len({tuple(np.round(row, 6)) for row in grid}) == len(grid)
+    assert simplex_grid(1, 0.5).tolist() == [[1.0]]
+    with pytest.raises(ValueError, match="divide 1"):
+        simplex_grid(2, 0.3)
+
+
+def test_relative_scores_are_the_softmax_or_the_score_over_the_rows_best(fitted):
+    gru, stan, _ = fitted.members
+    logits = gru.scores(PREFIXES)
+    expected = np.exp(logits[:, 1:] - logits[:, 1:].max(axis=1, keepdims=True))
+    got = relative_scores(gru, PREFIXES)
+    assert np.allclose(got[:, 1:], expected, rtol=1e-5) and (got[:, 0] == 0).all()
+    raw = stan.scores(PREFIXES)[:, 1:]
+    got = relative_scores(stan, PREFIXES)
+    assert np.allclose(got[:, 1:], raw / raw.max(axis=1, keepdims=True), rtol=1e-5)
+    for member in fitted.members:
+        rel = relative_scores(member, PREFIXES)
+        assert np.allclose(rel.max(axis=1), 1.0) and rel.min() >= 0.0
+
+
+def test_fit_chooses_weights_on_the_end_of_training_and_refits_members_on_all(fitted, train):
+    fit_part, valid = validation_split(train, 0.1)
+    by_hand = members()
+    for member in by_hand:
+        member.fit(fit_part, n_items=train.max_item())
+    curve = weight_curve(by_hand, valid, simplex_grid(3, 0.25), valid_cases=400)
+    assert [r["weights"] for r in curve] == [r["weights"] for r in fitted.weight_curve_]
+    assert [r["valid_hr20"] for r in curve] == pytest.approx(
+        [r["valid_hr20"] for r in fitted.weight_curve_])
+    best = max(curve, key=lambda r: r["valid_hr20"])["valid_hr20"]
+    chosen = next(r for r in fitted.weight_curve_ if r["weights"] == fitted.weights)
+    assert chosen["valid_hr20"] == pytest.approx(best)
+    # refitted on all training sessions, not only on the part before the validation sessions
+    assert len(fitted.members[1]._train) == len(train) > len(fit_part)
+    assert hit_rate(fitted, cycle_sessions(100, seed=2), k=5) > 0.9
+
+
+def test_the_weight_curve_is_the_evaluation_of_each_blend(fitted, train):
+    _, valid = validation_split(train, 0.1)
+    curve = weight_curve(fitted.members, valid, simplex_grid(3, 0.5), valid_cases=10_000)
+    for row in curve:
+        result = evaluate(Blend(fitted.members, row["weights"]), valid, ks=[20])
+        assert row["cases"] == len(all_prefixes(valid))
+        assert row["valid_hr20"] == pytest.approx(result.as_dict()["HR@20"], abs=1e-9)
+        assert row["valid_mrr20"] == pytest.approx(result.as_dict()["MRR@20"], abs=1e-6)
+
+
+def test_a_member_alone_ranks_as_that_member(fitted):
+    for i, member in enumerate(fitted.members[:2]):
+        weights = [0.0, 0.0, 0.0]
+        weights[i] = 1.0
+        blend = Blend(fitted.members, weights).scores(PREFIXES)
+        own = member.scores(PREFIXES)
+        assert (np.argsort(-blend[:, 1:], axis=1, kind="stable")[:, :10]
+                == np.argsort(-own[:, 1:], axis=1, kind="stable")[:, :10]).all()
+
+
+def test_save_and_load_give_the_same_scores(fitted, tmp_path):
+    fitted.save(tmp_path / "b")
+    loaded = Blend.load(tmp_path / "b")
+    assert loaded.weights == fitted.weights
+    assert np.array_equal(loaded.scores(PREFIXES), fitted.scores(PREFIXES))
+    (tmp_path / "b" / "blend.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="blend.json"):
+        Blend.load(tmp_path / "b")
+
+
+def test_bad_weights_and_settings_are_refused(fitted):
+    with pytest.raises(ValueError, match="add up to 1"):
+        Blend(fitted.members, [0.5, 0.6, 0.0])
+    with pytest.raises(ValueError, match="2 weights for 3 members"):
+        Blend(fitted.members, [0.5, 0.5])
+    with pytest.raises(ValueError, match="select_on"):
+        Blend(fitted.members, select_on="ndcg")
+    with pytest.raises(RuntimeError, match="no weights"):
+        Blend(fitted.members).scores(PREFIXES)
+    with pytest.raises(ValueError, match="at least one member"):
+        Blend([])
+
+
+def test_step_by_step_runner(train, tmp_path):
+    from via.rec.models.blend import main
+
+    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
+    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
+    stan = [f"{k}={v}" for k, v in STAN.items()]
+    for part in ("fit", "all"):
+        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
+              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
+        main(["member", "--data", data, "--model", "stan", "--part", part,
+              "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    info = json.loads((tmp_path / "g_fit" / "member.json").read_text())
+    assert info["part"] == "fit" and info["seed"] == 1 and info["params"]["seed"] == 1
+    assert len(info["history"]) == GRU["n_epochs"] and info["fit_seconds"] > 0
+
+    weights = tmp_path / "w.json"
+    main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
+          "--grid-step", "0.25", "--out", str(weights)])
+    chosen = json.loads(weights.read_text())
+    assert len(chosen["curve"]) == 5 and chosen["weights"] in [r["weights"] for r in chosen["curve"]]
+
+    # `all` members only, as the docs run it (`python -m`, the module is __main__ there)
+    with pytest.raises(SystemExit, match="not on cycle"):
+        main(["test", "--data", data, "--members", str(tmp_path / "g_fit"),
+              str(tmp_path / "s_all"), "--weights", str(weights), "--out", str(tmp_path / "r")])
+    subprocess.run([sys.executable, "-m", "via.rec.models.blend", "test", "--data", data,
+                    "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
+                    "--weights", str(weights), "--out", str(tmp_path / "r.json")],
+                   check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["weights"] == chosen["weights"] and record["metrics"]["HR@5"] > 0.9
+    assert [a["model"] for a in record["alone"]] == ["gru4rec", "stan"]
+
+    # members made with other settings than the weights were chosen for are refused
+    main(["member", "--data", data, "--model", "stan", "--part", "all",
+          "--out", str(tmp_path / "s_other"), "--param", "k=20", "sample_size=200"])
+    with pytest.raises(SystemExit, match="differs"):
+        main(["test", "--data", data, "--members", str(tmp_path / "g_all"),
+              str(tmp_path / "s_other"), "--weights", str(weights), "--out", str(tmp_path / "x")])
