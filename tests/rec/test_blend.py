@@ -63,6 +63,29 @@ def test_relative_scores_are_the_softmax_or_the_score_over_the_rows_best(fitted)
     for member in fitted.members:
         rel = relative_scores(member, PREFIXES)
         assert np.allclose(rel.max(axis=1), 1.0) and rel.min() >= 0.0
+        dist = relative_scores(member, PREFIXES, "sum")
+        assert np.allclose(dist.sum(axis=1), 1.0) and (dist[:, 0] == 0).all()
+        assert np.allclose(dist, rel / rel.sum(axis=1, keepdims=True), rtol=1e-5)
+    with pytest.raises(ValueError, match="norm"):
+        relative_scores(gru, PREFIXES, "max")
+
+
+def test_two_norms_keep_the_better_one_on_validation(fitted, train):
+    _, valid = validation_split(train, 0.1)
+    blend = Blend(fitted.members, grid_step=0.5, valid_cases=400, norm=["best", "sum"],
+                  select_on="mrr@20")
+    blend.n_items = fitted.n_items
+    weights = blend.choose_weights(valid)
+    assert {r["norm"] for r in blend.weight_curve_} == {"best", "sum"}
+    assert len(blend.weight_curve_) == 2 * len(simplex_grid(3, 0.5))
+    best = max(blend.weight_curve_, key=lambda r: (r["valid_mrr20"], r["valid_hr20"]))
+    assert (weights, blend.norm_) == (best["weights"], best["norm"])
+    by_hand = weight_curve(fitted.members, valid, simplex_grid(3, 0.5), valid_cases=400,
+                           norm="sum")
+    assert [r["valid_mrr20"] for r in by_hand] == pytest.approx(
+        [r["valid_mrr20"] for r in blend.weight_curve_ if r["norm"] == "sum"])
+    with pytest.raises(ValueError, match="fixed weights need one norm"):
+        Blend(fitted.members, [1.0, 0.0, 0.0], norm=["best", "sum"])
 
 
 def test_fit_chooses_weights_on_the_end_of_training_and_refits_members_on_all(fitted, train):
@@ -105,7 +128,7 @@ def test_a_member_alone_ranks_as_that_member(fitted):
 def test_save_and_load_give_the_same_scores(fitted, tmp_path):
     fitted.save(tmp_path / "b")
     loaded = Blend.load(tmp_path / "b")
-    assert loaded.weights == fitted.weights
+    assert loaded.weights == fitted.weights and loaded.norm_ == fitted.norm_
     assert np.array_equal(loaded.scores(PREFIXES), fitted.scores(PREFIXES))
     (tmp_path / "b" / "blend.json").write_text("{not json")
     with pytest.raises(ModelFileError, match="blend.json"):
@@ -142,9 +165,9 @@ def test_step_by_step_runner(train, tmp_path):
 
     weights = tmp_path / "w.json"
     main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
-          "--grid-step", "0.25", "--out", str(weights)])
+          "--grid-step", "0.25", "--norm", "best", "sum", "--out", str(weights)])
     chosen = json.loads(weights.read_text())
-    assert len(chosen["curve"]) == 5 and chosen["weights"] in [r["weights"] for r in chosen["curve"]]
+    assert len(chosen["curve"]) == 10 and chosen["norm"] in ("best", "sum") and chosen["weights"] in [r["weights"] for r in chosen["curve"]]
 
     # `all` members only, as the docs run it (`python -m`, the module is __main__ there)
     with pytest.raises(SystemExit, match="not on cycle"):
@@ -155,7 +178,8 @@ def test_step_by_step_runner(train, tmp_path):
                     "--weights", str(weights), "--out", str(tmp_path / "r.json")],
                    check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     record = json.loads((tmp_path / "r.json").read_text())
-    assert record["weights"] == chosen["weights"] and record["metrics"]["HR@5"] > 0.9
+    assert record["weights"] == chosen["weights"] and record["norm"] == chosen["norm"]
+    assert record["metrics"]["HR@5"] > 0.9
     assert [a["model"] for a in record["alone"]] == ["gru4rec", "stan"]
 
     # members made with other settings than the weights were chosen for are refused

@@ -1,12 +1,13 @@
 """Blend: several fitted session models as one, with weights chosen on validation.
 
-Each member's scores are first made relative to the member's best item of the row, so that
-models of different kinds (a network's logits, a neighbourhood model's similarity sums) are on
-one scale from 0 to 1:
+Each member's scores are first put on one scale, so that models of different kinds (a
+network's logits, a neighbourhood model's similarity sums) can be added; with `norm="best"`
+they are relative to the member's best item of the row (0 to 1), with `norm="sum"` they are a
+distribution over the catalog (they add up to 1, a mixture of the members' predictions):
 - a model that outputs logits (the neural ones): `exp(z_j - max z)`, its softmax probability
-  divided by the best item's;
-- any other model (kNN, popularity): `s_j / max s` (0 for a row whose best score is not
-  positive).
+  divided by the best item's (`best`), or its softmax probability (`sum`);
+- any other model (kNN, popularity): `s_j / max s` (`best`) or `s_j / sum s` (`sum`), 0 for a
+  row with no positive score.
 The blend's score of item j is `sum_m w_m * r_mj` with weights on the simplex (they add up to
 1). The weights are the best point of a grid of step `grid_step` by `select_on` (hr@20, mrr@20,
 or their sum; ties broken by the other metric) on the last (most recent) validation prefixes, at most `valid_cases` of them.
@@ -36,6 +37,7 @@ from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.models.base import ModelFileError, SessionModel
 
 SELECT_ON = ("hr@20", "mrr@20", "sum")
+NORMS = ("best", "sum")
 
 
 def is_logit_model(model: SessionModel) -> bool:
@@ -43,19 +45,24 @@ def is_logit_model(model: SessionModel) -> bool:
     return type(model).__module__.startswith("via.rec.models.neural")
 
 
-def relative_scores(model: SessionModel, prefixes: PrefixBatch) -> np.ndarray:
-    """`model`'s scores of every item divided by the row's best item's, in [0, 1] (column 0 is
-    0): exp(z - max z) for logits, s / max s otherwise."""
+def relative_scores(model: SessionModel, prefixes: PrefixBatch, norm: str = "best") -> np.ndarray:
+    """`model`'s scores of every item on the blend's scale (column 0 is 0): divided by the row's
+    best item's (`best`, in [0, 1]) or by the row's sum (`sum`, a distribution); logits go
+    through exp(z - max z) first."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
     s = np.asarray(model.scores(prefixes), dtype=np.float32).copy()
     s[:, 0] = -np.inf
     if is_logit_model(model):
         s -= s.max(axis=1, keepdims=True)
         np.exp(s, out=s)
+        if norm == "sum":
+            s /= s.sum(axis=1, keepdims=True)
         return s
     s[:, 0] = 0.0
     np.maximum(s, 0.0, out=s)
-    best = s.max(axis=1, keepdims=True)
-    return np.divide(s, best, out=np.zeros_like(s), where=best > 0)
+    scale = s.max(axis=1, keepdims=True) if norm == "best" else s.sum(axis=1, keepdims=True)
+    return np.divide(s, scale, out=np.zeros_like(s), where=scale > 0)
 
 
 def simplex_grid(n_members: int, step: float) -> np.ndarray:
@@ -78,6 +85,7 @@ def weight_curve(
     valid_cases: int = 20_000,
     batch_size: int = 512,
     cutoff: int = 20,
+    norm: str = "best",
 ) -> list[dict]:
     """HR@cutoff and MRR@cutoff of every weight vector of `grid` on the last `valid_cases`
     prefixes of `valid` (each member scores each prefix once)."""
@@ -90,7 +98,7 @@ def weight_curve(
     weights = grid.astype(np.float32)
     for lo in range(first, len(cases), batch_size):
         prefixes, targets = cases.batch(lo, min(lo + batch_size, len(cases)))
-        stacked = np.stack([relative_scores(m, prefixes) for m in members])  # (M, B, n + 1)
+        stacked = np.stack([relative_scores(m, prefixes, norm) for m in members])  # (M, B, n + 1)
         rows = np.arange(len(targets))
         target_scores = stacked[:, rows, targets]  # (M, B)
         for g, w in enumerate(weights):
@@ -100,11 +108,11 @@ def weight_curve(
             hits[g] += (ranks <= cutoff).sum()
             reciprocal[g] += np.where(ranks <= cutoff, 1.0 / ranks, 0.0).sum()
     n = len(cases) - first
-    return [{"weights": [float(x) for x in w], "valid_hr20": hits[g] / n,
+    return [{"weights": [float(x) for x in w], "norm": norm, "valid_hr20": hits[g] / n,
              "valid_mrr20": reciprocal[g] / n, "cases": n} for g, w in enumerate(grid)]
 
 
-def best_weights(curve: list[dict], select_on: str) -> list[float]:
+def best_row(curve: list[dict], select_on: str) -> dict:
     if select_on not in SELECT_ON:
         raise ValueError(f"select_on must be one of {', '.join(SELECT_ON)}, got {select_on!r}")
 
@@ -112,7 +120,7 @@ def best_weights(curve: list[dict], select_on: str) -> list[float]:
         hr, mrr = row["valid_hr20"], row["valid_mrr20"]
         return {"hr@20": (hr, mrr), "mrr@20": (mrr, hr), "sum": (hr + mrr, mrr)}[select_on]
 
-    return max(curve, key=key)["weights"]
+    return max(curve, key=key)
 
 
 class Blend(SessionModel):
@@ -131,12 +139,21 @@ class Blend(SessionModel):
         grid_step: float = 0.05,
         valid_fraction: float = 0.1,
         valid_cases: int = 20_000,
+        norm: str | Sequence[str] = "best",
     ):
         super().__init__()
         if not members:
             raise ValueError("a blend needs at least one member")
         if select_on not in SELECT_ON:
             raise ValueError(f"select_on must be one of {', '.join(SELECT_ON)}, got {select_on!r}")
+        norms = [norm] if isinstance(norm, str) else list(norm)
+        if not norms or any(n not in NORMS for n in norms):
+            raise ValueError(f"norm must be one or more of {', '.join(NORMS)}, got {norm!r}")
+        if weights is not None and len(norms) != 1:
+            raise ValueError("fixed weights need one norm")
+        # several norms: the one chosen on validation with the weights
+        self.norm = norms[0] if len(norms) == 1 else norms
+        self.norm_ = norms[0]
         self.members = list(members)
         self.weights = None if weights is None else self._checked(weights)
         self.select_on, self.grid_step = select_on, float(grid_step)
@@ -159,8 +176,14 @@ class Blend(SessionModel):
     def choose_weights(self, valid: Sessions) -> list[float]:
         """Choose the weights of the (fitted) members on `valid`; returns them."""
         grid = simplex_grid(len(self.members), self.grid_step)
-        self.weight_curve_ = weight_curve(self.members, valid, grid, valid_cases=self.valid_cases)
-        self.weights = best_weights(self.weight_curve_, self.select_on)
+        norms = [self.norm] if isinstance(self.norm, str) else self.norm
+        self.weight_curve_ = [
+            row for norm in norms
+            for row in weight_curve(self.members, valid, grid, valid_cases=self.valid_cases,
+                                    norm=norm)
+        ]
+        best = best_row(self.weight_curve_, self.select_on)
+        self.weights, self.norm_ = best["weights"], best["norm"]
         return self.weights
 
     def fit(self, train: Sessions, valid: Sessions | None = None, *, n_items: int | None = None):
@@ -191,7 +214,7 @@ class Blend(SessionModel):
         fused = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
         for member, w in zip(self.members, self.weights):
             if w:
-                fused += np.float32(w) * relative_scores(member, prefixes)
+                fused += np.float32(w) * relative_scores(member, prefixes, self.norm_)
         fused[:, 0] = -np.inf
         return fused
 
@@ -205,7 +228,8 @@ class Blend(SessionModel):
     def get_params(self) -> dict:
         return {"members": [m.name for m in self.members], "weights": self.weights,
                 "select_on": self.select_on, "grid_step": self.grid_step,
-                "valid_fraction": self.valid_fraction, "valid_cases": self.valid_cases}
+                "valid_fraction": self.valid_fraction, "valid_cases": self.valid_cases,
+                "norm": self.norm_}
 
     def save(self, directory: str | Path) -> Path:
         import json
@@ -237,7 +261,7 @@ class Blend(SessionModel):
             if member.name != name:
                 raise ModelFileError(f"{directory}: member {name!r} holds a {member.name!r}")
         blend = cls(members, config["weights"], config["select_on"], config["grid_step"],
-                    config["valid_fraction"], config["valid_cases"])
+                    config["valid_fraction"], config["valid_cases"], config.get("norm", "best"))
         blend.weight_curve_ = config.get("weight_curve", [])
         return blend
 
@@ -285,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     ch.add_argument("--select-on", default="hr@20", choices=SELECT_ON)
     ch.add_argument("--grid-step", type=float, default=0.05)
     ch.add_argument("--valid-cases", type=int, default=20_000)
+    ch.add_argument("--norm", nargs="+", default=["best"], choices=NORMS,
+                    help="score scale(s) to try; with two, the better one on validation is kept")
     ch.add_argument("--out", required=True)
     te = sub.add_parser("test", help="evaluate the blend of `all` members on the test set")
     te.add_argument("--data", required=True)
@@ -333,18 +359,19 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"the members were fitted with different validation parts {fractions}")
         _, valid = validation_split(data.train, fractions.pop())
         blend = Blend([m for _, m in loaded], select_on=args.select_on,
-                      grid_step=args.grid_step, valid_cases=args.valid_cases)
+                      grid_step=args.grid_step, valid_cases=args.valid_cases, norm=args.norm)
         start = time.perf_counter()
         weights = blend.choose_weights(valid)
-        best = next(r for r in blend.weight_curve_ if r["weights"] == weights)
+        best = next(r for r in blend.weight_curve_
+                    if r["weights"] == weights and r["norm"] == blend.norm_)
         Path(args.out).write_text(json.dumps({
             "data": data.name, "members": args.members,
             "member_models": [info["model"] for info, _ in loaded],
             "member_params": [info["params"] for info, _ in loaded],
-            "select_on": args.select_on, "weights": weights, "best": best,
+            "select_on": args.select_on, "weights": weights, "norm": blend.norm_, "best": best,
             "seconds": time.perf_counter() - start, "curve": blend.weight_curve_,
         }, indent=2, default=str))
-        print(f"weights {weights}: validation HR@20 {100 * best['valid_hr20']:.2f} "
+        print(f"weights {weights} ({blend.norm_}): validation HR@20 {100 * best['valid_hr20']:.2f} "
               f"MRR@20 {100 * best['valid_mrr20']:.2f} ({best['cases']} prefixes)")
         return
 
@@ -359,12 +386,12 @@ def main(argv: list[str] | None = None) -> None:
         if info["model"] != model or json.loads(json.dumps(ours, default=str)) != theirs:
             raise SystemExit(f"{info['model']} member differs from the one the weights were "
                              f"chosen for ({model})")
-    blend = Blend([m for _, m in loaded], chosen["weights"])
+    blend = Blend([m for _, m in loaded], chosen["weights"], norm=chosen.get("norm", "best"))
     counts = click_counts(data.train, data.n_items)
     record = {"data": data.name, "model": "blend", "members": args.members,
               "member_models": [info["model"] for info, _ in loaded],
               "seeds": [info["seed"] for info, _ in loaded], "weights": chosen["weights"],
-              "chosen_on_validation": {"file": args.weights, **chosen["best"]},
+              "norm": blend.norm_, "chosen_on_validation": {"file": args.weights, **chosen["best"]},
               "member_fit_seconds": [info["fit_seconds"] for info, _ in loaded],
               "member_peak_memory_mib": [info["peak_memory_mib"] for info, _ in loaded]}
     start = time.perf_counter()
