@@ -101,12 +101,18 @@ def weight_curve(
         stacked = np.stack([relative_scores(m, prefixes, norm) for m in members])  # (M, B, n + 1)
         rows = np.arange(len(targets))
         target_scores = stacked[:, rows, targets]  # (M, B)
+        # an item below the target in every member stays below it under any weights: only the
+        # others (the target included) can count in its rank, whatever the weights
+        contenders = (stacked >= target_scores[:, :, None]).any(axis=0)
+        contenders[:, 0] = False
+        row, col = np.nonzero(contenders)
+        ahead = stacked[:, row, col] - target_scores[:, row]  # (M, contenders)
+        del stacked, contenders
         for g, w in enumerate(weights):
-            fused = np.tensordot(w, stacked, axes=1)
-            fused[:, 0] = -np.inf
-            ranks = (fused >= (w @ target_scores)[:, None]).sum(axis=1)
+            beats = w @ ahead >= 0
+            ranks = np.bincount(row[beats], minlength=len(targets))
             hits[g] += (ranks <= cutoff).sum()
-            reciprocal[g] += np.where(ranks <= cutoff, 1.0 / ranks, 0.0).sum()
+            reciprocal[g] += np.where(ranks <= cutoff, 1.0 / np.maximum(ranks, 1), 0.0).sum()
     n = len(cases) - first
     return [{"weights": [float(x) for x in w], "norm": norm, "valid_hr20": hits[g] / n,
              "valid_mrr20": reciprocal[g] / n, "cases": n} for g, w in enumerate(grid)]
