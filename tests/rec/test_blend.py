@@ -178,7 +178,9 @@ def test_step_by_step_runner(train, tmp_path):
                     "--weights", str(weights), "--out", str(tmp_path / "r.json")],
                    check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     record = json.loads((tmp_path / "r.json").read_text())
-    assert record["weights"] == chosen["weights"] and record["norm"] == chosen["norm"]
+    assert record["params"]["weights"] == chosen["weights"]
+    assert record["params"]["norm"] == chosen["norm"] and record["model"] == "blend:gru4rec+stan"
+    assert record["fit_seconds"] == pytest.approx(sum(record["member_fit_seconds"]))
     assert record["metrics"]["HR@5"] > 0.9
     assert [a["model"] for a in record["alone"]] == ["gru4rec", "stan"]
 

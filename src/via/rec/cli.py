@@ -49,7 +49,7 @@ MODEL_LABELS = {
     "pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "bprmf": "BPR-MF", "fpmc": "FPMC (FBMC)",
     "sknn": "SKNN", "vsknn": "V-SKNN", "stan": "STAN", "gru4rec": "GRU4Rec", "narm": "NARM",
     "stamp": "STAMP", "srgnn": "SR-GNN", "csrm": "CSRM", "lstm": "Thesis LSTM",
-    "vianet": "VIANet (ours)",
+    "vianet": "VIANet (ours)", "blend": "Blend (ours)",
 }
 # `benchmark --full`: the rows of Table 3.3 in its order, then the models it lacks; any other
 # registered model follows (a new model is one registry line away from the full benchmark).

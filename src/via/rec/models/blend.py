@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--members", nargs="+", required=True, metavar="DIR")
     te.add_argument("--weights", required=True, help="the weights file of `choose`")
     te.add_argument("--no-alone", action="store_true", help="skip each member's own figures")
+    te.add_argument("--label", help="the record's row name after `blend:` (default: the members)")
     te.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     data = load_benchmark(args.data)
@@ -394,10 +395,19 @@ def main(argv: list[str] | None = None) -> None:
                              f"chosen for ({model})")
     blend = Blend([m for _, m in loaded], chosen["weights"], norm=chosen.get("norm", "best"))
     counts = click_counts(data.train, data.n_items)
-    record = {"data": data.name, "model": "blend", "members": args.members,
-              "member_models": [info["model"] for info, _ in loaded],
-              "seeds": [info["seed"] for info, _ in loaded], "weights": chosen["weights"],
-              "norm": blend.norm_, "chosen_on_validation": {"file": args.weights, **chosen["best"]},
+    names = "+".join(info["model"] for info, _ in loaded)
+    # a `via rec benchmark --add` record: the fit time is the members' final trainings
+    record = {"data": data.name, "model": f"blend:{args.label or names}",
+              "seed": loaded[0][0]["seed"],
+              "params": {"weights": chosen["weights"], "norm": blend.norm_,
+                         "members": [{"model": info["model"], "params": info["params"]}
+                                     for info, _ in loaded]},
+              "protocol": "weights (and norm) chosen on the last validation prefixes of a split "
+                          "cut from the end of training, with members fitted on the rest "
+                          f"({args.weights}); members then fitted on all training sessions",
+              "fit_seconds": sum(info["fit_seconds"] for info, _ in loaded),
+              "members": args.members, "seeds": [info["seed"] for info, _ in loaded],
+              "chosen_on_validation": {"file": args.weights, **chosen["best"]},
               "member_fit_seconds": [info["fit_seconds"] for info, _ in loaded],
               "member_peak_memory_mib": [info["peak_memory_mib"] for info, _ in loaded]}
     start = time.perf_counter()
@@ -412,7 +422,8 @@ def main(argv: list[str] | None = None) -> None:
             record["alone"].append({"model": info["model"], "metrics": result})
             print(f"{info['model']} alone: HR@20 {100 * result['HR@20']:.2f} "
                   f"MRR@20 {100 * result['MRR@20']:.2f}", flush=True)
-    record.update(peak_memory_mib=peak_memory_mib(), **where_and_when())
+    record.update(peak_memory_mib=max([peak_memory_mib(), *record["member_peak_memory_mib"]]),
+                  **where_and_when())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2, default=str))
 
