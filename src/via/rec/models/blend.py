@@ -141,7 +141,7 @@ class Blend(SessionModel):
         self,
         members: Sequence[SessionModel],
         weights: Sequence[float] | None = None,
-        select_on: str = "hr@20",
+        select_on: str = "sum",
         grid_step: float = 0.05,
         valid_fraction: float = 0.1,
         valid_cases: int = 20_000,
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     ch = sub.add_parser("choose", help="choose the weights of `fit` members on validation")
     ch.add_argument("--data", required=True)
     ch.add_argument("--members", nargs="+", required=True, metavar="DIR")
-    ch.add_argument("--select-on", default="hr@20", choices=SELECT_ON)
+    ch.add_argument("--select-on", default="sum", choices=SELECT_ON)
     ch.add_argument("--grid-step", type=float, default=0.05)
     ch.add_argument("--valid-cases", type=int, default=20_000)
     ch.add_argument("--norm", nargs="+", default=["best"], choices=NORMS,
