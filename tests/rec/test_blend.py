@@ -176,7 +176,8 @@ def test_step_by_step_runner(train, tmp_path):
               str(tmp_path / "s_all"), "--weights", str(weights), "--out", str(tmp_path / "r")])
     subprocess.run([sys.executable, "-m", "via.rec.models.blend", "test", "--data", data,
                     "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
-                    "--weights", str(weights), "--out", str(tmp_path / "r.json")],
+                    "--weights", str(weights), "--out", str(tmp_path / "r.json"),
+                    "--alone-records", str(tmp_path / "alone")],
                    check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["params"]["weights"] == chosen["weights"]
@@ -184,6 +185,9 @@ def test_step_by_step_runner(train, tmp_path):
     assert record["fit_seconds"] == pytest.approx(sum(record["member_fit_seconds"]))
     assert record["metrics"]["HR@5"] > 0.9
     assert [a["model"] for a in record["alone"]] == ["gru4rec", "stan"]
+    gru_alone = json.loads((tmp_path / "alone" / "gru4rec_cycle_seed1.json").read_text())
+    assert gru_alone == record["alone"][0] and gru_alone["training"]["epochs"] == GRU["n_epochs"]
+    assert gru_alone["metrics"]["HR@5"] > 0.9 and gru_alone["params"]["seed"] == 1
 
     # members made with other settings than the weights were chosen for are refused
     main(["member", "--data", data, "--model", "stan", "--part", "all",

@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--members", nargs="+", required=True, metavar="DIR")
     te.add_argument("--weights", required=True, help="the weights file of `choose`")
     te.add_argument("--no-alone", action="store_true", help="skip each member's own figures")
+    te.add_argument("--alone-records", metavar="DIR",
+                    help="also write each member alone as a benchmark record into DIR")
     te.add_argument("--label", help="the record's row name after `blend:` (default: the members)")
     te.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -419,7 +421,21 @@ def main(argv: list[str] | None = None) -> None:
         record["alone"] = []
         for (info, member) in loaded:
             result = evaluate(member, data.test, item_counts=counts).as_dict()
-            record["alone"].append({"model": info["model"], "metrics": result})
+            alone = {"data": data.name, "model": info["model"], "seed": info["seed"],
+                     "params": info["params"], "fit_seconds": info["fit_seconds"],
+                     "metrics": result, "peak_memory_mib": info["peak_memory_mib"],
+                     "machine": info.get("machine"), "measured": info.get("measured")}
+            if info["history"]:
+                seconds = [h["seconds"] for h in info["history"]]
+                alone["training"] = {"epochs": len(seconds),
+                                     "seconds_per_epoch": sum(seconds) / len(seconds),
+                                     "history": info["history"]}
+            record["alone"].append(alone)
+            if args.alone_records:  # each member alone, as a `via rec benchmark --add` record
+                folder = Path(args.alone_records)
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f"{info['model'].replace(':', '_')}_{data.name}_seed{info['seed']}.json"
+                (folder / name).write_text(json.dumps(alone, indent=2, default=str))
             print(f"{info['model']} alone: HR@20 {100 * result['HR@20']:.2f} "
                   f"MRR@20 {100 * result['MRR@20']:.2f}", flush=True)
     record.update(peak_memory_mib=max([peak_memory_mib(), *record["member_peak_memory_mib"]]),
