@@ -189,6 +189,20 @@ def test_step_by_step_runner(train, tmp_path):
     assert gru_alone == record["alone"][0] and gru_alone["training"]["epochs"] == GRU["n_epochs"]
     assert gru_alone["metrics"]["HR@5"] > 0.9 and gru_alone["params"]["seed"] == 1
 
+    # two seeds' blends as one: the mean of their scores; the shared kNN member is loaded once
+    main(["member", "--data", data, "--model", "gru4rec", "--part", "all", "--seed", "2",
+          "--preset", "none", "--out", str(tmp_path / "g2_all"), "--param", *gru])
+    main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
+          str(tmp_path / "g2_all"), str(tmp_path / "s_all"), "--weights", str(weights),
+          "--no-alone", "--out", str(tmp_path / "two.json")])
+    two = json.loads((tmp_path / "two.json").read_text())
+    w_gru, w_stan = chosen["weights"]
+    assert two["seeds"] == [1, 0, 2] and two["model"] == "blend:gru4rec+stan, 2 seeds' blends"
+    assert two["params"]["weights"] == pytest.approx([w_gru / 2, w_stan, w_gru / 2])
+    with pytest.raises(SystemExit, match="for 2 members"):
+        main(["test", "--data", data, "--members", str(tmp_path / "g_all"), "--weights",
+              str(weights), "--out", str(tmp_path / "x")])
+
     # members made with other settings than the weights were chosen for are refused
     main(["member", "--data", data, "--model", "stan", "--part", "all",
           "--out", str(tmp_path / "s_other"), "--param", "k=20", "sample_size=200"])

@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         chooses the weights of `fit` members on the validation part.
     python -m via.rec.models.blend test --data D --members DIR ... --weights W.json --out R.json
         evaluates the blend of `all` members (same settings, same order) with those weights on
-        the test set, and each member alone.
+        the test set, and each member alone. Given k times as many members (k seeds' blends in
+        a row), it evaluates the mean of those k blends (each member weighted w/k).
     """
     import argparse
     import json
@@ -385,30 +386,46 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     chosen = json.loads(Path(args.weights).read_text())
-    loaded = [read_member(folder, "all") for folder in args.members]
-    if chosen["data"] != data.name or len(chosen["weights"]) != len(loaded):
-        raise SystemExit(f"{args.weights}: weights for other data or another number of members")
-    for (info, _), model, params in zip(loaded, chosen["member_models"], chosen["member_params"]):
+    size = len(chosen["weights"])
+    if chosen["data"] != data.name or not args.members or len(args.members) % size:
+        raise SystemExit(f"{args.weights}: weights for other data or for {size} members a blend "
+                         f"(not {len(args.members)})")
+    # k blends' members in a row: the blend of k seeds' blends, the mean of their scores (each
+    # member weighted w/k; a folder given in several blends, a shared kNN say, is loaded once)
+    groups = len(args.members) // size
+    by_folder: dict[str, tuple[dict, SessionModel]] = {}
+    folder_weight: dict[str, float] = {}
+    for i, folder in enumerate(args.members):
+        if folder not in by_folder:
+            by_folder[folder] = read_member(folder, "all")
+        folder_weight[folder] = folder_weight.get(folder, 0.0) + chosen["weights"][i % size] / groups
+    for i, folder in enumerate(args.members):
+        info = by_folder[folder][0]
+        model, params = chosen["member_models"][i % size], chosen["member_params"][i % size]
         theirs = {k: v for k, v in params.items() if k not in ("seed", "verbose", "n_epochs",
                                                               "valid_fraction")}
         ours = {k: v for k, v in info["params"].items() if k in theirs}
         if info["model"] != model or json.loads(json.dumps(ours, default=str)) != theirs:
             raise SystemExit(f"{info['model']} member differs from the one the weights were "
                              f"chosen for ({model})")
-    blend = Blend([m for _, m in loaded], chosen["weights"], norm=chosen.get("norm", "best"))
+    loaded = list(by_folder.values())
+    total = sum(folder_weight.values())  # 1 up to rounding
+    blend = Blend([m for _, m in loaded], [folder_weight[f] / total for f in by_folder],
+                  norm=chosen.get("norm", "best"))
     counts = click_counts(data.train, data.n_items)
-    names = "+".join(info["model"] for info, _ in loaded)
+    names = "+".join(info["model"] for info, _ in loaded[:size]) + (
+        f", {groups} seeds' blends" if groups > 1 else "")
     # a `via rec benchmark --add` record: the fit time is the members' final trainings
     record = {"data": data.name, "model": f"blend:{args.label or names}",
               "seed": loaded[0][0]["seed"],
-              "params": {"weights": chosen["weights"], "norm": blend.norm_,
+              "params": {"weights": blend.weights, "norm": blend.norm_,
                          "members": [{"model": info["model"], "params": info["params"]}
                                      for info, _ in loaded]},
               "protocol": "weights (and norm) chosen on the last validation prefixes of a split "
                           "cut from the end of training, with members fitted on the rest "
                           f"({args.weights}); members then fitted on all training sessions",
               "fit_seconds": sum(info["fit_seconds"] for info, _ in loaded),
-              "members": args.members, "seeds": [info["seed"] for info, _ in loaded],
+              "members": list(by_folder), "seeds": [info["seed"] for info, _ in loaded],
               "chosen_on_validation": {"file": args.weights, **chosen["best"]},
               "member_fit_seconds": [info["fit_seconds"] for info, _ in loaded],
               "member_peak_memory_mib": [info["peak_memory_mib"] for info, _ in loaded]}
