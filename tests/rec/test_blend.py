@@ -194,11 +194,12 @@ def test_step_by_step_runner(train, tmp_path):
           "--preset", "none", "--out", str(tmp_path / "g2_all"), "--param", *gru])
     main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
           str(tmp_path / "g2_all"), str(tmp_path / "s_all"), "--weights", str(weights),
-          "--no-alone", "--out", str(tmp_path / "two.json")])
+          "--alone", "gru4rec", "--out", str(tmp_path / "two.json")])
     two = json.loads((tmp_path / "two.json").read_text())
     w_gru, w_stan = chosen["weights"]
     assert two["seeds"] == [1, 0, 2] and two["model"] == "blend:gru4rec+stan, 2 seeds' blends"
     assert two["params"]["weights"] == pytest.approx([w_gru / 2, w_stan, w_gru / 2])
+    assert [(a["model"], a["seed"]) for a in two["alone"]] == [("gru4rec", 1), ("gru4rec", 2)]
     with pytest.raises(SystemExit, match="for 2 members"):
         main(["test", "--data", data, "--members", str(tmp_path / "g_all"), "--weights",
               str(weights), "--out", str(tmp_path / "x")])

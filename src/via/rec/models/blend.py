@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--members", nargs="+", required=True, metavar="DIR")
     te.add_argument("--weights", required=True, help="the weights file of `choose`")
     te.add_argument("--no-alone", action="store_true", help="skip each member's own figures")
+    te.add_argument("--alone", nargs="+", metavar="MODEL",
+                    help="only these members' own figures (default: every member's)")
     te.add_argument("--alone-records", metavar="DIR",
                     help="also write each member alone as a benchmark record into DIR")
     te.add_argument("--label", help="the record's row name after `blend:` (default: the members)")
@@ -437,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_alone:
         record["alone"] = []
         for (info, member) in loaded:
+            if args.alone and info["model"] not in args.alone:
+                continue
             result = evaluate(member, data.test, item_counts=counts).as_dict()
             alone = {"data": data.name, "model": info["model"], "seed": info["seed"],
                      "params": info["params"], "fit_seconds": info["fit_seconds"],
