@@ -180,7 +180,11 @@ def peak_memory_mib() -> float:
 
 def training_record(model: SessionModel) -> dict:
     """Epochs and seconds per epoch of a neural model's training (empty for the others)."""
-    history = getattr(model, "history_", None) or []
+    return history_record(getattr(model, "history_", None) or [])
+
+
+def history_record(history: list[dict]) -> dict:
+    """Epochs and seconds per epoch of a training history (empty for none)."""
     if not history:
         return {}
     seconds = [h["seconds"] for h in history]

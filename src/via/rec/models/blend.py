@@ -10,7 +10,8 @@ distribution over the catalog (they add up to 1, a mixture of the members' predi
   row with no positive score.
 The blend's score of item j is `sum_m w_m * r_mj` with weights on the simplex (they add up to
 1). The weights are the best point of a grid of step `grid_step` by `select_on` (hr@20, mrr@20,
-or their sum; ties broken by the other metric) on the last (most recent) validation prefixes, at most `valid_cases` of them.
+or their sum; ties broken by the other metric) on the last (most recent) validation prefixes,
+at most `valid_cases` of them.
 
 Protocol of `fit(train)` (nothing looks at the test set): the last `valid_fraction` of the
 training sessions (time order) is cut off; every member is fitted on the rest; the weights are
@@ -291,11 +292,17 @@ def main(argv: list[str] | None = None) -> None:
     import json
     import time
 
-    from via.rec.cli import fit_model, parse_params, peak_memory_mib, where_and_when
+    from via.rec.cli import (
+        fit_model,
+        history_record,
+        parse_params,
+        peak_memory_mib,
+        where_and_when,
+    )
     from via.rec.data.benchmark import load_benchmark
     from via.rec.data.protocol import validation_split
     from via.rec.evaluate import evaluate
-    from via.rec.models import create_model
+    from via.rec.models import create_model, get_model_class
     from via.rec.models.popularity import click_counts
     from via.rec.models.presets import preset_params
 
@@ -341,13 +348,11 @@ def main(argv: list[str] | None = None) -> None:
         return info, SessionModel.load(Path(folder) / "model")
 
     if args.step == "member":
-        params = dict(preset_params(args.preset, data.name, args.model.partition(":")[0]),
-                      **parse_params(args.param))
-        model = create_model(args.model.partition(":")[0], **params)
-        if "seed" in model.get_params():
-            model = create_model(args.model.partition(":")[0], **dict(params, seed=args.seed))
-        if "verbose" in model.get_params():
-            model.verbose = True
+        name = args.model.partition(":")[0]
+        params = dict(preset_params(args.preset, data.name, name), **parse_params(args.param))
+        names = get_model_class(name).param_names()
+        params.update({k: v for k, v in (("seed", args.seed), ("verbose", True)) if k in names})
+        model = create_model(name, **params)
         train = data.train
         if args.part == "fit":
             train, _ = validation_split(data.train, args.valid_fraction)
@@ -447,10 +452,7 @@ def main(argv: list[str] | None = None) -> None:
                      "metrics": result, "peak_memory_mib": info["peak_memory_mib"],
                      "machine": info.get("machine"), "measured": info.get("measured")}
             if info["history"]:
-                seconds = [h["seconds"] for h in info["history"]]
-                alone["training"] = {"epochs": len(seconds),
-                                     "seconds_per_epoch": sum(seconds) / len(seconds),
-                                     "history": info["history"]}
+                alone["training"] = history_record(info["history"])
             record["alone"].append(alone)
             if args.alone_records:  # each member alone, as a `via rec benchmark --add` record
                 folder = Path(args.alone_records)
