@@ -210,3 +210,77 @@ def test_step_by_step_runner(train, tmp_path):
     with pytest.raises(SystemExit, match="differs"):
         main(["test", "--data", data, "--members", str(tmp_path / "g_all"),
               str(tmp_path / "s_other"), "--weights", str(weights), "--out", str(tmp_path / "x")])
+
+
+def test_powers_curve_is_the_evaluation_of_each_blend(fitted, train):
+    _, valid = validation_split(train, 0.1)
+    grid = simplex_grid(3, 0.5)
+    curve = weight_curve(fitted.members, valid, grid, valid_cases=10_000,
+                         power_grid=(0.5, 1.0, 3.0))
+    # a member without weight is listed with power 1 only
+    assert all(p == 1.0 for row in curve for w, p in zip(row["weights"], row["powers"]) if not w)
+    points = {(tuple(r["weights"]), tuple(r["powers"])) for r in curve}
+    assert len(points) == len(curve)
+    assert len(curve) == sum(3 ** int((w > 0).sum()) for w in grid)
+    for row in curve:
+        blend = Blend(fitted.members, row["weights"], powers=row["powers"])
+        result = evaluate(blend, valid, ks=[20]).as_dict()
+        assert row["valid_hr20"] == pytest.approx(result["HR@20"], abs=1e-9)
+        assert row["valid_mrr20"] == pytest.approx(result["MRR@20"], abs=1e-6)
+    # powers change the ranking: not every power vector gives the same figures
+    assert len({round(r["valid_mrr20"], 9) for r in curve
+                if r["weights"] == [0.5, 0.5, 0.0]}) > 1
+    with pytest.raises(ValueError, match="positive"):
+        weight_curve(fitted.members, valid, grid, power_grid=(0.0, 1.0))
+
+
+def test_powers_are_chosen_with_the_weights_and_saved(fitted, train, tmp_path):
+    _, valid = validation_split(train, 0.1)
+    blend = Blend(fitted.members, grid_step=0.5, valid_cases=400, power_grid=(0.5, 2.0),
+                  select_on="mrr@20")
+    blend.n_items = fitted.n_items
+    weights = blend.choose_weights(valid)
+    best = max(blend.weight_curve_, key=lambda r: (r["valid_mrr20"], r["valid_hr20"]))
+    assert (weights, blend.powers) == (best["weights"], best["powers"])
+    assert {p for r in blend.weight_curve_ for p in r["powers"]} == {0.5, 2.0}
+    relative = [relative_scores(m, PREFIXES) ** np.float32(p)
+                for m, p in zip(blend.members, blend.powers)]
+    expected = sum(np.float32(w) * r for w, r in zip(weights, relative))
+    assert np.allclose(blend.scores(PREFIXES)[:, 1:], expected[:, 1:], rtol=1e-5)
+    blend.save(tmp_path / "b")
+    loaded = Blend.load(tmp_path / "b")
+    assert loaded.powers == blend.powers and loaded.power_grid == [0.5, 2.0]
+    assert np.array_equal(loaded.scores(PREFIXES), blend.scores(PREFIXES))
+    with pytest.raises(ValueError, match="one positive number per member"):
+        Blend(fitted.members, [1.0, 0.0, 0.0], powers=[1.0, 2.0])
+    with pytest.raises(ValueError, match="positive"):
+        Blend(fitted.members, power_grid=(-1.0,))
+
+
+def test_runner_chooses_powers_and_tests_with_them(train, tmp_path):
+    from via.rec.models.blend import main
+
+    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
+    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
+    for part in ("fit", "all"):
+        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
+              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
+        main(["member", "--data", data, "--model", "pop", "--part", part,
+              "--out", str(tmp_path / f"p_{part}")])
+    weights = tmp_path / "w.json"
+    main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "p_fit"),
+          "--grid-step", "0.25", "--power-grid", "0.5", "1", "4", "--select-on", "mrr@20",
+          "--out", str(weights)])
+    chosen = json.loads(weights.read_text())
+    assert chosen["power_grid"] == [0.5, 1.0, 4.0] and chosen["powers"] == chosen["best"]["powers"]
+    assert chosen["points"] == 2 * 3 + 3 * 9  # one-member points: 3 powers; mixed: 3 x 3
+    assert {tuple(r["powers"]) for r in chosen["best_per_powers"]} == {
+        (a, b) for a in (0.5, 1.0, 4.0) for b in (0.5, 1.0, 4.0)}
+    assert all(r["powers"] == chosen["powers"] for r in chosen["curve"])
+    best = max(chosen["best_per_powers"], key=lambda r: (r["valid_mrr20"], r["valid_hr20"]))
+    assert best["valid_mrr20"] == chosen["best"]["valid_mrr20"]
+    main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "p_all"),
+          "--weights", str(weights), "--no-alone", "--out", str(tmp_path / "r.json")])
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["params"]["powers"] == chosen["powers"]
+    assert record["params"]["weights"] == chosen["weights"]

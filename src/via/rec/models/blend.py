@@ -8,10 +8,14 @@ distribution over the catalog (they add up to 1, a mixture of the members' predi
   divided by the best item's (`best`), or its softmax probability (`sum`);
 - any other model (kNN, popularity): `s_j / max s` (`best`) or `s_j / sum s` (`sum`), 0 for a
   row with no positive score.
-The blend's score of item j is `sum_m w_m * r_mj` with weights on the simplex (they add up to
-1). The weights are the best point of a grid of step `grid_step` by `select_on` (hr@20, mrr@20,
-or their sum; ties broken by the other metric) on the last (most recent) validation prefixes,
-at most `valid_cases` of them.
+The blend's score of item j is `sum_m w_m * r_mj ** p_m` with weights on the simplex (they add
+up to 1) and a positive power per member (1 by default). A power sets how fast a member's vote
+falls off below its best item: for a network under `best`, `r ** p = exp(p (z_j - max z))`, a
+softmax temperature of 1/p; the members' raw scales (a sampled-softmax network, BPR-max logits,
+similarity sums) are arbitrary, so the power is chosen rather than assumed. The weights (and the
+powers, from `power_grid`; all combinations) are the best point of a grid of step `grid_step`
+by `select_on` (hr@20, mrr@20, or their sum; ties broken by the other metric) on the last (most
+recent) validation prefixes, at most `valid_cases` of them.
 
 Protocol of `fit(train)` (nothing looks at the test set): the last `valid_fraction` of the
 training sessions (time order) is cut off; every member is fitted on the rest; the weights are
@@ -78,6 +82,79 @@ def simplex_grid(n_members: int, step: float) -> np.ndarray:
     return np.array([[*c, units - sum(c)] for c in points], dtype=np.float64) / units
 
 
+class _Contenders:
+    """What a grid of blends needs from the validation prefixes, scored once by every member.
+
+    For each prefix, an item at or above the target in every member stays at or above it (ties
+    count against the target) under any non-negative weights and any increasing transform of
+    each member's scores, the powers included: it adds 1 to the target's rank whatever the
+    point of the grid. An item below the target in every member never counts. Only the others,
+    the "mixed" items, are kept, with each member's relative score; a prefix that already has
+    more than `cutoff` items that always count is a miss at every point and is dropped."""
+
+    def __init__(self, members, cases, first, batch_size, cutoff, norm):
+        values, rows, targets_kept, always_kept = [], [], [], []
+        self.n_cases = len(cases) - first
+        kept = 0
+        for lo in range(first, len(cases), batch_size):
+            prefixes, targets = cases.batch(lo, min(lo + batch_size, len(cases)))
+            stacked = np.stack([relative_scores(m, prefixes, norm) for m in members])  # (M, B, n+1)
+            target_scores = stacked[:, np.arange(len(targets)), targets]  # (M, B)
+            at_or_above = stacked >= target_scores[:, :, None]
+            at_or_above[:, :, 0] = False
+            always = at_or_above.all(axis=0)  # the target itself included
+            mixed = at_or_above.any(axis=0) & ~always
+            del at_or_above
+            n_always = always.sum(axis=1)
+            keep = np.flatnonzero(n_always <= cutoff)
+            row, col = np.nonzero(mixed[keep])
+            values.append(stacked[:, keep[row], col])
+            rows.append(row + kept)
+            targets_kept.append(target_scores[:, keep])
+            always_kept.append(n_always[keep])
+            kept += len(keep)
+            del stacked, mixed
+        self.values = np.concatenate(values, axis=1) if values else np.zeros((len(members), 0))
+        self.rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        self.targets = np.concatenate(targets_kept, axis=1) if targets_kept else None
+        self.always = np.concatenate(always_kept) if always_kept else np.zeros(0, dtype=np.int64)
+        self.cutoff = cutoff
+        # the mixed items of a prefix are contiguous (rows ascending): segment starts
+        self.segments = np.flatnonzero(np.r_[True, self.rows[1:] != self.rows[:-1]]) \
+            if len(self.rows) else np.zeros(0, dtype=np.int64)
+        self.segment_rows = self.rows[self.segments]
+        self._ahead: dict[tuple[int, float], np.ndarray] = {}
+
+    def ahead(self, member: int, power: float) -> np.ndarray:
+        """Each mixed item's score minus its target's, in one member, after the power."""
+        key = (member, float(power))
+        if key not in self._ahead:
+            values, targets = self.values[member], self.targets[member][self.rows]
+            if power != 1.0:
+                values, targets = np.power(values, power), np.power(targets, power)
+            self._ahead[key] = (values - targets).astype(np.float32)
+        return self._ahead[key]
+
+    def evaluate(self, weights: np.ndarray, powers: Sequence[float], chunk: int = 8):
+        """HR@cutoff and MRR@cutoff sums (over every prefix) of each row of `weights`."""
+        hits = np.zeros(len(weights))
+        reciprocal = np.zeros(len(weights))
+        if self.targets is None or not len(self.always):
+            return hits, reciprocal
+        ahead = np.stack([self.ahead(m, p) for m, p in enumerate(powers)])  # (M, C)
+        for lo in range(0, len(weights), chunk):
+            w = weights[lo:lo + chunk].astype(np.float32)
+            ranks = np.repeat(self.always[None, :], len(w), axis=0)
+            if ahead.shape[1]:
+                beats = (w @ ahead >= 0).view(np.int8)
+                ranks[:, self.segment_rows] += np.add.reduceat(beats, self.segments, axis=1,
+                                                               dtype=np.int64)
+            hit = ranks <= self.cutoff
+            hits[lo:lo + chunk] = hit.sum(axis=1)
+            reciprocal[lo:lo + chunk] = np.where(hit, 1.0 / ranks, 0.0).sum(axis=1)
+        return hits, reciprocal
+
+
 def weight_curve(
     members: Sequence[SessionModel],
     valid: Sessions,
@@ -87,36 +164,34 @@ def weight_curve(
     batch_size: int = 512,
     cutoff: int = 20,
     norm: str = "best",
+    power_grid: Sequence[float] = (1.0,),
 ) -> list[dict]:
-    """HR@cutoff and MRR@cutoff of every weight vector of `grid` on the last `valid_cases`
-    prefixes of `valid` (each member scores each prefix once)."""
+    """HR@cutoff and MRR@cutoff of every weight vector of `grid`, with every vector of member
+    powers from `power_grid` (each member's relative scores raised to its power), on the last
+    `valid_cases` prefixes of `valid` (each member scores each prefix once). A member with
+    weight 0 is listed with power 1 only (the grid's first power if 1 is not in it: its power
+    changes nothing)."""
     cases = all_prefixes(valid)
     if len(cases) == 0:
         raise ValueError("the validation sessions hold no prefix to choose weights on")
+    power_grid = [float(p) for p in power_grid]
+    if not power_grid or min(power_grid) <= 0:
+        raise ValueError(f"powers must be positive, got {power_grid}")
+    neutral = 1.0 if 1.0 in power_grid else power_grid[0]
     first = max(len(cases) - valid_cases, 0)
-    hits = np.zeros(len(grid))
-    reciprocal = np.zeros(len(grid))
-    weights = grid.astype(np.float32)
-    for lo in range(first, len(cases), batch_size):
-        prefixes, targets = cases.batch(lo, min(lo + batch_size, len(cases)))
-        stacked = np.stack([relative_scores(m, prefixes, norm) for m in members])  # (M, B, n + 1)
-        rows = np.arange(len(targets))
-        target_scores = stacked[:, rows, targets]  # (M, B)
-        # an item below the target in every member stays below it under any weights: only the
-        # others (the target included) can count in its rank, whatever the weights
-        contenders = (stacked >= target_scores[:, :, None]).any(axis=0)
-        contenders[:, 0] = False
-        row, col = np.nonzero(contenders)
-        ahead = stacked[:, row, col] - target_scores[:, row]  # (M, contenders)
-        del stacked, contenders
-        for g, w in enumerate(weights):
-            beats = w @ ahead >= 0
-            ranks = np.bincount(row[beats], minlength=len(targets))
-            hits[g] += (ranks <= cutoff).sum()
-            reciprocal[g] += np.where(ranks <= cutoff, 1.0 / np.maximum(ranks, 1), 0.0).sum()
-    n = len(cases) - first
-    return [{"weights": [float(x) for x in w], "norm": norm, "valid_hr20": hits[g] / n,
-             "valid_mrr20": reciprocal[g] / n, "cases": n} for g, w in enumerate(grid)]
+    contenders = _Contenders(members, cases, first, batch_size, cutoff, norm)
+    n = contenders.n_cases
+    curve = []
+    for powers in itertools.product(power_grid, repeat=len(members)):
+        # a member without weight keeps the neutral power: other powers would repeat the point
+        rows = grid[np.all((grid > 0) | (np.array(powers) == neutral), axis=1)]
+        if not len(rows):
+            continue
+        hits, reciprocal = contenders.evaluate(rows, powers)
+        curve += [{"weights": [float(x) for x in w], "powers": list(powers), "norm": norm,
+                   "valid_hr20": hits[g] / n, "valid_mrr20": reciprocal[g] / n, "cases": n}
+                  for g, w in enumerate(rows)]
+    return curve
 
 
 def best_row(curve: list[dict], select_on: str) -> dict:
@@ -147,6 +222,8 @@ class Blend(SessionModel):
         valid_fraction: float = 0.1,
         valid_cases: int = 20_000,
         norm: str | Sequence[str] = "best",
+        powers: Sequence[float] | None = None,
+        power_grid: Sequence[float] = (1.0,),
     ):
         super().__init__()
         if not members:
@@ -163,6 +240,14 @@ class Blend(SessionModel):
         self.norm_ = norms[0]
         self.members = list(members)
         self.weights = None if weights is None else self._checked(weights)
+        self.power_grid = [float(p) for p in power_grid]
+        if not self.power_grid or min(self.power_grid) <= 0:
+            raise ValueError(f"powers must be positive, got {list(power_grid)}")
+        if powers is None:
+            powers = [1.0] * len(self.members)
+        self.powers = [float(p) for p in powers]
+        if len(self.powers) != len(self.members) or min(self.powers) <= 0:
+            raise ValueError(f"powers must be one positive number per member, got {list(powers)}")
         self.select_on, self.grid_step = select_on, float(grid_step)
         self.valid_fraction, self.valid_cases = float(valid_fraction), int(valid_cases)
         self.weight_curve_: list[dict] = []
@@ -187,10 +272,10 @@ class Blend(SessionModel):
         self.weight_curve_ = [
             row for norm in norms
             for row in weight_curve(self.members, valid, grid, valid_cases=self.valid_cases,
-                                    norm=norm)
+                                    norm=norm, power_grid=self.power_grid)
         ]
         best = best_row(self.weight_curve_, self.select_on)
-        self.weights, self.norm_ = best["weights"], best["norm"]
+        self.weights, self.norm_, self.powers = best["weights"], best["norm"], best["powers"]
         return self.weights
 
     def fit(self, train: Sessions, valid: Sessions | None = None, *, n_items: int | None = None):
@@ -219,9 +304,12 @@ class Blend(SessionModel):
         if self.weights is None:
             raise RuntimeError("the blend has no weights; fit it or call choose_weights()")
         fused = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
-        for member, w in zip(self.members, self.weights):
+        for member, w, p in zip(self.members, self.weights, self.powers):
             if w:
-                fused += np.float32(w) * relative_scores(member, prefixes, self.norm_)
+                relative = relative_scores(member, prefixes, self.norm_)
+                if p != 1.0:
+                    np.power(relative, np.float32(p), out=relative)
+                fused += np.float32(w) * relative
         fused[:, 0] = -np.inf
         return fused
 
@@ -236,7 +324,7 @@ class Blend(SessionModel):
         return {"members": [m.name for m in self.members], "weights": self.weights,
                 "select_on": self.select_on, "grid_step": self.grid_step,
                 "valid_fraction": self.valid_fraction, "valid_cases": self.valid_cases,
-                "norm": self.norm_}
+                "norm": self.norm_, "powers": self.powers, "power_grid": self.power_grid}
 
     def save(self, directory: str | Path) -> Path:
         import json
@@ -268,7 +356,8 @@ class Blend(SessionModel):
             if member.name != name:
                 raise ModelFileError(f"{directory}: member {name!r} holds a {member.name!r}")
         blend = cls(members, config["weights"], config["select_on"], config["grid_step"],
-                    config["valid_fraction"], config["valid_cases"], config.get("norm", "best"))
+                    config["valid_fraction"], config["valid_cases"], config.get("norm", "best"),
+                    config.get("powers"), config.get("power_grid", (1.0,)))
         blend.weight_curve_ = config.get("weight_curve", [])
         return blend
 
@@ -325,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
     ch.add_argument("--valid-cases", type=int, default=20_000)
     ch.add_argument("--norm", nargs="+", default=["best"], choices=NORMS,
                     help="score scale(s) to try; with two, the better one on validation is kept")
+    ch.add_argument("--power-grid", nargs="+", type=float, default=[1.0], metavar="P",
+                    help="powers to try for each member's relative scores (all combinations)")
     ch.add_argument("--out", required=True)
     te = sub.add_parser("test", help="evaluate the blend of `all` members on the test set")
     te.add_argument("--data", required=True)
@@ -376,19 +467,32 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"the members were fitted with different validation parts {fractions}")
         _, valid = validation_split(data.train, fractions.pop())
         blend = Blend([m for _, m in loaded], select_on=args.select_on,
-                      grid_step=args.grid_step, valid_cases=args.valid_cases, norm=args.norm)
+                      grid_step=args.grid_step, valid_cases=args.valid_cases, norm=args.norm,
+                      power_grid=args.power_grid)
         start = time.perf_counter()
         weights = blend.choose_weights(valid)
-        best = next(r for r in blend.weight_curve_
-                    if r["weights"] == weights and r["norm"] == blend.norm_)
+        best = next(r for r in blend.weight_curve_ if r["weights"] == weights
+                    and r["norm"] == blend.norm_ and r["powers"] == blend.powers)
+        # the whole weight grid at the chosen powers, and the best point of every other vector
+        # of powers (the full curve of a power grid runs to tens of thousands of rows)
+        best_per_powers: dict[tuple, dict] = {}
+        for row in blend.weight_curve_:
+            key = (row["norm"], *row["powers"])
+            if key not in best_per_powers or best_row([best_per_powers[key], row],
+                                                      args.select_on) is row:
+                best_per_powers[key] = row
         Path(args.out).write_text(json.dumps({
             "data": data.name, "members": args.members,
             "member_models": [info["model"] for info, _ in loaded],
             "member_params": [info["params"] for info, _ in loaded],
-            "select_on": args.select_on, "weights": weights, "norm": blend.norm_, "best": best,
-            "seconds": time.perf_counter() - start, "curve": blend.weight_curve_,
+            "select_on": args.select_on, "weights": weights, "norm": blend.norm_,
+            "powers": blend.powers, "power_grid": args.power_grid, "best": best,
+            "seconds": time.perf_counter() - start, "points": len(blend.weight_curve_),
+            "best_per_powers": list(best_per_powers.values()),
+            "curve": [r for r in blend.weight_curve_ if r["powers"] == blend.powers],
         }, indent=2, default=str))
-        print(f"weights {weights} ({blend.norm_}): validation HR@20 {100 * best['valid_hr20']:.2f} "
+        print(f"weights {weights} powers {blend.powers} ({blend.norm_}): "
+              f"validation HR@20 {100 * best['valid_hr20']:.2f} "
               f"MRR@20 {100 * best['valid_mrr20']:.2f} ({best['cases']} prefixes)")
         return
 
@@ -402,10 +506,15 @@ def main(argv: list[str] | None = None) -> None:
     groups = len(args.members) // size
     by_folder: dict[str, tuple[dict, SessionModel]] = {}
     folder_weight: dict[str, float] = {}
+    powers = chosen.get("powers") or [1.0] * size  # weight files before powers: all 1
+    folder_power: dict[str, float] = {}
     for i, folder in enumerate(args.members):
         if folder not in by_folder:
             by_folder[folder] = read_member(folder, "all")
-        folder_weight[folder] = folder_weight.get(folder, 0.0) + chosen["weights"][i % size] / groups
+        share = chosen["weights"][i % size] / groups
+        folder_weight[folder] = folder_weight.get(folder, 0.0) + share
+        if folder_power.setdefault(folder, powers[i % size]) != powers[i % size]:
+            raise SystemExit(f"{folder} is given at two places of the blend, with two powers")
     for i, folder in enumerate(args.members):
         info = by_folder[folder][0]
         model, params = chosen["member_models"][i % size], chosen["member_params"][i % size]
@@ -418,14 +527,14 @@ def main(argv: list[str] | None = None) -> None:
     loaded = list(by_folder.values())
     total = sum(folder_weight.values())  # 1 up to rounding
     blend = Blend([m for _, m in loaded], [folder_weight[f] / total for f in by_folder],
-                  norm=chosen.get("norm", "best"))
+                  norm=chosen.get("norm", "best"), powers=[folder_power[f] for f in by_folder])
     counts = click_counts(data.train, data.n_items)
     names = "+".join(info["model"] for info, _ in loaded[:size]) + (
         f", {groups} seeds' blends" if groups > 1 else "")
     # a `via rec benchmark --add` record: the fit time is the members' final trainings
     record = {"data": data.name, "model": f"blend:{args.label or names}",
               "seed": loaded[0][0]["seed"],
-              "params": {"weights": blend.weights, "norm": blend.norm_,
+              "params": {"weights": blend.weights, "norm": blend.norm_, "powers": blend.powers,
                          "members": [{"model": info["model"], "params": info["params"]}
                                      for info, _ in loaded]},
               "protocol": "weights (and norm) chosen on the last validation prefixes of a split "
