@@ -280,7 +280,21 @@ def test_runner_chooses_powers_and_tests_with_them(train, tmp_path):
     best = max(chosen["best_per_powers"], key=lambda r: (r["valid_mrr20"], r["valid_hr20"]))
     assert best["valid_mrr20"] == chosen["best"]["valid_mrr20"]
     main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "p_all"),
-          "--weights", str(weights), "--no-alone", "--out", str(tmp_path / "r.json")])
+          "--weights", str(weights), "--no-alone", "--out", str(tmp_path / "r.json"),
+          "--save", str(tmp_path / "blend")])
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["params"]["powers"] == chosen["powers"]
     assert record["params"]["weights"] == chosen["weights"]
+    # the saved blend is what `via rec evaluate --load` and `via rec latency --load` read
+    from via.rec.cli import main as rec_main
+
+    out = tmp_path / "ev.json"
+    assert rec_main(["evaluate", "--data", data, "--load", str(tmp_path / "blend"),
+                     "--json", str(out)]) == 0
+    again = json.loads(out.read_text())["metrics"]
+    assert again["HR@20"] == pytest.approx(record["metrics"]["HR@20"], abs=1e-12)
+    assert again["MRR@20"] == pytest.approx(record["metrics"]["MRR@20"], abs=1e-12)
+    lat = tmp_path / "lat.json"
+    assert rec_main(["latency", "--data", data, "--load", str(tmp_path / "blend"), "--batches",
+                     "2", "--sessions", "5", "--json", str(lat)]) == 0
+    assert json.loads(lat.read_text())["model"] == "blend"

@@ -217,8 +217,14 @@ def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=
 
 
 def load_for(directory: str, dataset, data_name: str) -> SessionModel:
-    """A saved model, refused if it was trained on another catalog than the data set's."""
-    model = SessionModel.load(directory)
+    """A saved model (a saved Blend too), refused if it was trained on another catalog than the
+    data set's."""
+    if (Path(directory) / "blend.json").exists():
+        from via.rec.models.blend import Blend
+
+        model = Blend.load(directory)
+    else:
+        model = SessionModel.load(directory)
     if model.n_items != dataset.n_items:
         raise SystemExit(
             f"{directory} was trained on {model.n_items} items, {data_name} has {dataset.n_items}"

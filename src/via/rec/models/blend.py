@@ -427,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--alone-records", metavar="DIR",
                     help="also write each member alone as a benchmark record into DIR")
     te.add_argument("--label", help="the record's row name after `blend:` (default: the members)")
+    te.add_argument("--save", metavar="DIR", help="also save the blend (members copied) to DIR, "
+                    "for `via rec evaluate --load` and `via rec latency --load`")
     te.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     data = load_benchmark(args.data)
@@ -570,6 +572,8 @@ def main(argv: list[str] | None = None) -> None:
                 (folder / name).write_text(json.dumps(alone, indent=2, default=str))
             print(f"{info['model']} alone: HR@20 {100 * result['HR@20']:.2f} "
                   f"MRR@20 {100 * result['MRR@20']:.2f}", flush=True)
+    if args.save:
+        blend.save(args.save)
     record.update(peak_memory_mib=max([peak_memory_mib(), *record["member_peak_memory_mib"]]),
                   **where_and_when())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
