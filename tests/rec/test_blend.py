@@ -270,8 +270,11 @@ def test_runner_chooses_powers_and_tests_with_them(train, tmp_path):
     weights = tmp_path / "w.json"
     main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "p_fit"),
           "--grid-step", "0.25", "--power-grid", "0.5", "1", "4", "--select-on", "mrr@20",
-          "--out", str(weights)])
+          "--candidates", "1000", "--out", str(weights)])
     chosen = json.loads(weights.read_text())
+    # more candidates than items: the shortcut is exact
+    assert chosen["best_exact"]["valid_mrr20"] == pytest.approx(chosen["best"]["valid_mrr20"])
+    assert chosen["best_exact"]["powers"] == chosen["powers"]
     assert chosen["power_grid"] == [0.5, 1.0, 4.0] and chosen["powers"] == chosen["best"]["powers"]
     assert chosen["points"] == 2 * 3 + 3 * 9  # one-member points: 3 powers; mixed: 3 x 3
     assert {tuple(r["powers"]) for r in chosen["best_per_powers"]} == {
@@ -298,3 +301,20 @@ def test_runner_chooses_powers_and_tests_with_them(train, tmp_path):
     assert rec_main(["latency", "--data", data, "--load", str(tmp_path / "blend"), "--batches",
                      "2", "--sessions", "5", "--json", str(lat)]) == 0
     assert json.loads(lat.read_text())["model"] == "blend"
+
+
+def test_candidates_shortcut_only_drops_items_from_the_ranks(fitted, train):
+    _, valid = validation_split(train, 0.1)
+    grid = simplex_grid(3, 0.25)
+    exact = weight_curve(fitted.members, valid, grid, valid_cases=10_000, power_grid=(0.5, 1.0))
+    every = weight_curve(fitted.members, valid, grid, valid_cases=10_000, power_grid=(0.5, 1.0),
+                         candidates=fitted.n_items + 5)
+    assert [(r["valid_hr20"], r["valid_mrr20"]) for r in every] == [
+        (r["valid_hr20"], r["valid_mrr20"]) for r in exact]
+    few = weight_curve(fitted.members, valid, grid, valid_cases=10_000, power_grid=(0.5, 1.0),
+                       candidates=3)
+    assert [r["weights"] for r in few] == [r["weights"] for r in exact]
+    # fewer items can be ahead of the target: ranks only go down, the figures only up
+    assert all(f["valid_hr20"] >= e["valid_hr20"] - 1e-12 and
+               f["valid_mrr20"] >= e["valid_mrr20"] - 1e-12 for f, e in zip(few, exact))
+    assert any(f["valid_mrr20"] > e["valid_mrr20"] for f, e in zip(few, exact))
