@@ -94,8 +94,8 @@ class _Contenders:
 
     With `candidates` = N, only the mixed items in some member's top N are kept (the grid's
     figures become an approximation, from below for ranks: an item outside every member's top N
-    rarely overtakes a target in the blend's top 20; an exact `evaluate` of the chosen point
-    tells how close it is)."""
+    rarely overtakes a target in the blend's top 20; the `choose` step scores the chosen point
+    again without the shortcut, `_exact_point`, to tell how close it is)."""
 
     def __init__(self, members, cases, first, batch_size, cutoff, norm, candidates=None):
         values, rows, targets_kept, always_kept = [], [], [], []
