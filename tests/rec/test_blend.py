@@ -318,3 +318,124 @@ def test_candidates_shortcut_only_drops_items_from_the_ranks(fitted, train):
     assert all(f["valid_hr20"] >= e["valid_hr20"] - 1e-12 and
                f["valid_mrr20"] >= e["valid_mrr20"] - 1e-12 for f, e in zip(few, exact))
     assert any(f["valid_mrr20"] > e["valid_mrr20"] for f, e in zip(few, exact))
+
+
+def _bucket_figures(blend, cases, rows):
+    """HR@20 and MRR@20 of `blend` on the cases `rows` (ties count against the target)."""
+    prefixes = PrefixBatch.from_lists([cases.prefixes.sessions[i].tolist() for i in rows])
+    scores = blend.scores(prefixes)
+    target = scores[np.arange(len(rows)), cases.targets[rows]]
+    ranks = (scores[:, 1:] >= target[:, None]).sum(axis=1)  # the target itself included
+    hit = ranks <= 20
+    return hit.mean(), np.where(hit, 1 / ranks, 0.0).mean()
+
+
+def test_length_buckets_choose_weights_per_bucket_and_score_with_them(fitted, train, tmp_path):
+    from via.rec.models.blend import length_bucket
+
+    assert length_bucket(np.array([1, 2, 3, 4, 5, 9, 10, 30]), [2, 3, 5, 10]).tolist() == [
+        0, 1, 2, 2, 3, 3, 4, 4]
+    _, valid = validation_split(train, 0.1)
+    cases = all_prefixes(valid)
+    buckets = length_bucket(cases.prefixes.lengths, [2, 4])
+    assert len(set(buckets.tolist())) == 3
+    curve = weight_curve(fitted.members, valid, simplex_grid(3, 0.5), valid_cases=10_000,
+                         power_grid=(0.5, 1.0), length_buckets=[2, 4])
+    assert {r["bucket"] for r in curve} == {None, 0, 1, 2}
+    for b in range(3):
+        assert {r["cases"] for r in curve if r["bucket"] == b} == {int((buckets == b).sum())}
+    # a bucket's row is the evaluation of that blend on that bucket's prefixes alone
+    for row in curve:
+        if row["bucket"] is not None:
+            blend = Blend(fitted.members, row["weights"], powers=row["powers"])
+            hr, mrr = _bucket_figures(blend, cases, np.flatnonzero(buckets == row["bucket"]))
+            assert row["valid_hr20"] == pytest.approx(hr, abs=1e-9)
+            assert row["valid_mrr20"] == pytest.approx(mrr, abs=1e-6)
+
+    blend = Blend(fitted.members, grid_step=0.5, valid_cases=10_000, power_grid=(0.5, 1.0),
+                  length_buckets=[2, 4])
+    blend.n_items = fitted.n_items
+    weights = blend.choose_weights(valid)
+    assert len(weights) == 3 and len(blend.powers) == 3
+    for b, (w, p) in enumerate(zip(weights, blend.powers)):
+        mine = [r for r in blend.weight_curve_ if r["bucket"] == b]
+        best = max(mine, key=lambda r: (r["valid_hr20"] + r["valid_mrr20"], r["valid_mrr20"]))
+        assert (w, p) == (best["weights"], best["powers"])
+    # the chosen blend, evaluated as any model on the validation prefixes, gives the buckets'
+    # figures together, and at least those of the best single set of weights
+    result = evaluate(blend, valid, ks=[20]).as_dict()
+    together = sum(r["valid_hr20"] * r["cases"] for r in blend.chosen_) / len(cases)
+    assert result["HR@20"] == pytest.approx(together, abs=1e-9)
+    one_set = max((r for r in blend.weight_curve_ if r["bucket"] is None),
+                  key=lambda r: r["valid_hr20"] + r["valid_mrr20"])
+    assert (result["HR@20"] + result["MRR@20"]
+            >= one_set["valid_hr20"] + one_set["valid_mrr20"] - 1e-9)
+    # each prefix is scored with its bucket's weights and powers
+    mixed = PrefixBatch.from_lists([[1], [3, 4, 5, 6], [7, 8]])  # buckets 0, 2, 1
+    together_scores = blend.scores(mixed)
+    for i, b in ((0, 0), (1, 2), (2, 1)):
+        alone = Blend(fitted.members, weights[b], powers=blend.powers[b]).scores(
+            PrefixBatch.from_lists([mixed.sessions[i].tolist()]))
+        assert np.allclose(together_scores[i, 1:], alone[0, 1:], rtol=1e-6)
+    blend.save(tmp_path / "b")
+    loaded = Blend.load(tmp_path / "b")
+    assert loaded.length_buckets == [2, 4] and loaded.weights == weights
+    assert np.array_equal(loaded.scores(PREFIXES), blend.scores(PREFIXES))
+    with pytest.raises(ValueError, match="increasing prefix lengths"):
+        Blend(fitted.members, length_buckets=[4, 2])
+    with pytest.raises(ValueError, match="2 weight vectors for 3 length buckets"):
+        Blend(fitted.members, [[1.0, 0.0, 0.0]] * 2, length_buckets=[2, 4])
+
+
+def test_runner_length_buckets_and_split_check(train, tmp_path):
+    from via.rec.models.blend import main
+
+    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
+    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
+    stan = [f"{k}={v}" for k, v in STAN.items()]
+    for part in ("fit", "all"):
+        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
+              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
+        main(["member", "--data", data, "--model", "stan", "--part", part,
+              "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    weights = tmp_path / "w.json"
+    main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
+          "--grid-step", "0.25", "--power-grid", "0.5", "1", "--length-buckets", "2", "4",
+          "--candidates", "5", "--split-check", "--out", str(weights)])
+    chosen = json.loads(weights.read_text())
+    assert chosen["length_buckets"] == [2, 4]
+    assert len(chosen["weights"]) == 3 and len(chosen["powers"]) == 3
+    assert [r["bucket"] for r in chosen["chosen_rows"]] == [0, 1, 2]
+    cases = sum(r["cases"] for r in chosen["chosen_rows"])
+    assert chosen["best"]["cases"] == cases == chosen["best_exact"]["cases"]
+    assert chosen["best"]["valid_hr20"] == pytest.approx(
+        sum(r["valid_hr20"] * r["cases"] for r in chosen["chosen_rows"]) / cases)
+    # the shortcut only lifts the figures; the exact ones are of the same weights
+    assert chosen["best_exact"]["weights"] == chosen["weights"]
+    assert chosen["best_exact"]["valid_hr20"] <= chosen["best"]["valid_hr20"] + 1e-12
+    check = chosen["split_check"]
+    assert check["older_cases"] + check["newer_cases"] == cases
+    assert len(check["length_buckets"]["weights"]) == 3 and len(check["one_set"]["weights"]) == 2
+    for label in ("one_set", "length_buckets"):
+        assert check[label]["newer"]["cases"] == check["newer_cases"]
+        assert 0 <= check[label]["newer"]["valid_hr20"] <= 1
+    # the curve holds the whole grid at each bucket's chosen powers and at the best single set's
+    assert {r["bucket"] for r in chosen["curve"]} == {None, 0, 1, 2}
+
+    # two seeds' blends as one: per bucket, each member weighted w/2
+    main(["member", "--data", data, "--model", "gru4rec", "--part", "all", "--seed", "2",
+          "--preset", "none", "--out", str(tmp_path / "g2_all"), "--param", *gru])
+    main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
+          str(tmp_path / "g2_all"), str(tmp_path / "s_all"), "--weights", str(weights),
+          "--no-alone", "--out", str(tmp_path / "two.json"), "--save", str(tmp_path / "blend")])
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert two["params"]["length_buckets"] == [2, 4]
+    for got, (w_gru, w_stan) in zip(two["params"]["weights"], chosen["weights"]):
+        assert got == pytest.approx([w_gru / 2, w_stan, w_gru / 2])
+    assert two["params"]["powers"] == [[g, s, g] for g, s in chosen["powers"]]
+    loaded = Blend.load(tmp_path / "blend")
+    assert loaded.length_buckets == [2, 4]
+    from via.rec.data.benchmark import load_benchmark
+
+    result = evaluate(loaded, load_benchmark(data).test, ks=[20]).as_dict()
+    assert result["HR@20"] == pytest.approx(two["metrics"]["HR@20"], abs=1e-12)

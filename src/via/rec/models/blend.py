@@ -82,6 +82,20 @@ def simplex_grid(n_members: int, step: float) -> np.ndarray:
     return np.array([[*c, units - sum(c)] for c in points], dtype=np.float64) / units
 
 
+def length_bucket(lengths: np.ndarray, boundaries: Sequence[int]) -> np.ndarray:
+    """Each prefix length's bucket: with boundaries b1 < b2 < ..., bucket 0 holds the lengths
+    below b1, bucket i those in [b_i, b_i+1), the last one b_k and longer."""
+    return np.searchsorted(np.asarray(boundaries, dtype=np.int64), lengths, side="right")
+
+
+def _checked_buckets(boundaries: Sequence[int] | None) -> list[int]:
+    boundaries = [int(b) for b in (boundaries or ())]
+    if any(b < 2 for b in boundaries) or boundaries != sorted(set(boundaries)):
+        raise ValueError("length_buckets must be increasing prefix lengths of 2 or more, "
+                         f"got {boundaries}")
+    return boundaries
+
+
 class _Contenders:
     """What a grid of blends needs from the validation prefixes, scored once by every member.
 
@@ -95,14 +109,20 @@ class _Contenders:
     With `candidates` = N, only the mixed items in some member's top N are kept (the grid's
     figures become an approximation, from below for ranks: an item outside every member's top N
     rarely overtakes a target in the blend's top 20; the `choose` step scores the chosen point
-    again without the shortcut, `_exact_point`, to tell how close it is)."""
+    again without the shortcut, `_exact_point`, to tell how close it is).
 
-    def __init__(self, members, cases, first, batch_size, cutoff, norm, candidates=None):
-        values, rows, targets_kept, always_kept = [], [], [], []
-        self.n_cases = len(cases) - first
+    The cases are those of `cases` from `first` to `stop`; `restrict` keeps a subset of them
+    (the prefixes of one length bucket, say)."""
+
+    def __init__(self, members, cases, first, batch_size, cutoff, norm, candidates=None,
+                 stop=None):
+        stop = len(cases) if stop is None else stop
+        values, rows, targets_kept, always_kept, kept_cases, lengths = [], [], [], [], [], []
+        self.n_cases = stop - first
         kept = 0
-        for lo in range(first, len(cases), batch_size):
-            prefixes, targets = cases.batch(lo, min(lo + batch_size, len(cases)))
+        for lo in range(first, stop, batch_size):
+            prefixes, targets = cases.batch(lo, min(lo + batch_size, stop))
+            lengths.append(prefixes.lengths)
             stacked = np.stack([relative_scores(m, prefixes, norm) for m in members])  # (M, B, n+1)
             target_scores = stacked[:, np.arange(len(targets)), targets]  # (M, B)
             at_or_above = stacked >= target_scores[:, :, None]
@@ -124,18 +144,42 @@ class _Contenders:
             rows.append(row + kept)
             targets_kept.append(target_scores[:, keep])
             always_kept.append(n_always[keep])
+            kept_cases.append(keep + (lo - first))
             kept += len(keep)
             del stacked, mixed
         self.values = np.concatenate(values, axis=1) if values else np.zeros((len(members), 0))
         self.rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         self.targets = np.concatenate(targets_kept, axis=1) if targets_kept else None
         self.always = np.concatenate(always_kept) if always_kept else np.zeros(0, dtype=np.int64)
+        # which case (0 .. n_cases-1) each kept prefix is, and every case's prefix length
+        self.kept = np.concatenate(kept_cases) if kept_cases else np.zeros(0, dtype=np.int64)
+        self.lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
         self.cutoff = cutoff
+        self._index()
+
+    def _index(self) -> None:
         # the mixed items of a prefix are contiguous (rows ascending): segment starts
         self.segments = np.flatnonzero(np.r_[True, self.rows[1:] != self.rows[:-1]]) \
             if len(self.rows) else np.zeros(0, dtype=np.int64)
         self.segment_rows = self.rows[self.segments]
         self._ahead: dict[tuple[int, float], np.ndarray] = {}
+
+    def restrict(self, case_mask: np.ndarray) -> _Contenders:
+        """The same contenders for the cases where `case_mask` (one flag per case) is set."""
+        part = object.__new__(_Contenders)
+        keep = np.asarray(case_mask, dtype=bool)[self.kept]  # per kept prefix
+        renumber = np.cumsum(keep) - 1
+        items = keep[self.rows]
+        part.values = self.values[:, items]
+        part.rows = renumber[self.rows[items]]
+        part.targets = None if self.targets is None else self.targets[:, keep]
+        part.always = self.always[keep]
+        part.kept = self.kept[keep]
+        part.lengths = self.lengths
+        part.n_cases = int(np.count_nonzero(case_mask))
+        part.cutoff = self.cutoff
+        part._index()
+        return part
 
     def ahead(self, member: int, power: float) -> np.ndarray:
         """Each mixed item's score minus its target's, in one member, after the power."""
@@ -167,6 +211,13 @@ class _Contenders:
         return hits, reciprocal
 
 
+def _case_range(n_cases: int, valid_cases: int, skip_last: int) -> tuple[int, int]:
+    stop = n_cases - max(int(skip_last), 0)
+    if stop <= 0:
+        raise ValueError(f"skip_last={skip_last} leaves none of the {n_cases} validation prefixes")
+    return max(stop - valid_cases, 0), stop
+
+
 def weight_curve(
     members: Sequence[SessionModel],
     valid: Sessions,
@@ -178,45 +229,66 @@ def weight_curve(
     norm: str = "best",
     power_grid: Sequence[float] = (1.0,),
     candidates: int | None = None,
+    length_buckets: Sequence[int] | None = None,
+    skip_last: int = 0,
 ) -> list[dict]:
     """HR@cutoff and MRR@cutoff of every weight vector of `grid`, with every vector of member
     powers from `power_grid` (each member's relative scores raised to its power), on the last
-    `valid_cases` prefixes of `valid` (each member scores each prefix once). A member with
-    weight 0 is listed with power 1 only (the grid's first power if 1 is not in it: its power
-    changes nothing). `candidates`: see `_Contenders` (None: exact)."""
+    `valid_cases` prefixes of `valid` (each member scores each prefix once) before the last
+    `skip_last`. A member with weight 0 is listed with power 1 only (the grid's first power if
+    1 is not in it: its power changes nothing). `candidates`: see `_Contenders` (None: exact).
+
+    With `length_buckets` (see `length_bucket`), every point is scored on the prefixes of each
+    length bucket apart (rows with `"bucket": b`, their `cases` that bucket's), and on all of
+    them (`"bucket": None`)."""
     cases = all_prefixes(valid)
     if len(cases) == 0:
         raise ValueError("the validation sessions hold no prefix to choose weights on")
     power_grid = [float(p) for p in power_grid]
     if not power_grid or min(power_grid) <= 0:
         raise ValueError(f"powers must be positive, got {power_grid}")
+    boundaries = _checked_buckets(length_buckets)
     neutral = 1.0 if 1.0 in power_grid else power_grid[0]
-    first = max(len(cases) - valid_cases, 0)
-    contenders = _Contenders(members, cases, first, batch_size, cutoff, norm, candidates)
-    n = contenders.n_cases
+    first, stop = _case_range(len(cases), valid_cases, skip_last)
+    contenders = _Contenders(members, cases, first, batch_size, cutoff, norm, candidates, stop)
+    parts: list[tuple[int | None, _Contenders]] = [(None, contenders)]
+    if boundaries:
+        bucket = length_bucket(contenders.lengths, boundaries)
+        parts += [(b, contenders.restrict(bucket == b)) for b in range(len(boundaries) + 1)]
     curve = []
-    for powers in itertools.product(power_grid, repeat=len(members)):
-        # a member without weight keeps the neutral power: other powers would repeat the point
-        rows = grid[np.all((grid > 0) | (np.array(powers) == neutral), axis=1)]
-        if not len(rows):
-            continue
-        hits, reciprocal = contenders.evaluate(rows, powers)
-        curve += [{"weights": [float(x) for x in w], "powers": list(powers), "norm": norm,
-                   "valid_hr20": hits[g] / n, "valid_mrr20": reciprocal[g] / n, "cases": n}
-                  for g, w in enumerate(rows)]
+    for b, part in parts:
+        n = part.n_cases
+        for powers in itertools.product(power_grid, repeat=len(members)):
+            # a member without weight keeps the neutral power: other powers would repeat the point
+            rows = grid[np.all((grid > 0) | (np.array(powers) == neutral), axis=1)]
+            if not len(rows):
+                continue
+            hits, reciprocal = part.evaluate(rows, powers)
+            curve += [{"weights": [float(x) for x in w], "powers": list(powers), "norm": norm,
+                       "valid_hr20": hits[g] / n if n else 0.0,
+                       "valid_mrr20": reciprocal[g] / n if n else 0.0, "cases": n,
+                       **({"bucket": b} if boundaries else {})}
+                      for g, w in enumerate(rows)]
     return curve
 
 
-def _exact_point(blend, valid: Sessions, valid_cases: int) -> dict:
-    """HR@20 and MRR@20 of one blend (its weights and powers) on the last `valid_cases` prefixes
-    of `valid`, every item counted."""
+def _exact_point(blend, valid: Sessions, valid_cases: int, skip_last: int = 0) -> dict:
+    """HR@20 and MRR@20 of one blend (its weights and powers, per length bucket if it has
+    them) on the last `valid_cases` prefixes of `valid` before the last `skip_last`, every item
+    counted."""
     cases = all_prefixes(valid)
-    first = max(len(cases) - valid_cases, 0)
-    contenders = _Contenders(blend.members, cases, first, 512, 20, blend.norm_)
-    hits, reciprocal = contenders.evaluate(np.array([blend.weights]), blend.powers)
+    first, stop = _case_range(len(cases), valid_cases, skip_last)
+    contenders = _Contenders(blend.members, cases, first, 512, 20, blend.norm_, None, stop)
+    weights, powers = blend.weight_table(), blend.power_table()
+    bucket = length_bucket(contenders.lengths, blend.length_buckets)
+    hits = reciprocal = 0.0
+    for b in range(len(weights)):
+        h, r = contenders.restrict(bucket == b).evaluate(weights[b:b + 1], powers[b])
+        hits, reciprocal = hits + h[0], reciprocal + r[0]
     n = contenders.n_cases
     return {"weights": blend.weights, "powers": blend.powers, "norm": blend.norm_,
-            "valid_hr20": hits[0] / n, "valid_mrr20": reciprocal[0] / n, "cases": n}
+            "length_buckets": blend.length_buckets,
+            "valid_hr20": hits / n, "valid_mrr20": reciprocal / n, "cases": n}
 
 
 def best_row(curve: list[dict], select_on: str) -> dict:
@@ -230,11 +302,35 @@ def best_row(curve: list[dict], select_on: str) -> dict:
     return max(curve, key=key)
 
 
+def best_per_bucket(curve: list[dict], select_on: str, n_buckets: int) -> list[dict]:
+    """The best row of each length bucket; a bucket without validation prefixes takes the best
+    row over all lengths. Maximising each bucket's figure maximises their sum over prefixes."""
+    overall = best_row([r for r in curve if r.get("bucket") is None], select_on)
+    chosen = []
+    for b in range(n_buckets):
+        rows = [r for r in curve if r.get("bucket") == b]
+        chosen.append(best_row(rows, select_on) if rows and rows[0]["cases"] else overall)
+    return chosen
+
+
+def combined(rows: list[dict]) -> dict:
+    """The figures over every prefix of per-bucket rows (one per bucket)."""
+    rows = [r for r in rows if r.get("bucket") is not None]
+    n = sum(r["cases"] for r in rows)
+    return {f"valid_{m}": sum(r[f"valid_{m}"] * r["cases"] for r in rows) / n if n else 0.0
+            for m in ("hr20", "mrr20")} | {"cases": n}
+
+
 class Blend(SessionModel):
     """A weighted sum of fitted members' relative scores (see the module docstring).
 
     `members` are unfitted models (fitted by `fit`) or fitted ones (then give `weights`, or call
-    `choose_weights`)."""
+    `choose_weights`).
+
+    `length_buckets` (increasing prefix lengths, see `length_bucket`) gives each bucket of
+    prefix lengths its own weights and powers, each chosen on that bucket's validation prefixes
+    (a gate on the session's length: a one-click prefix may be better served by other members
+    than a ten-click one). Then `weights` and `powers` hold one list per bucket."""
 
     name = "blend"
 
@@ -250,6 +346,7 @@ class Blend(SessionModel):
         powers: Sequence[float] | None = None,
         power_grid: Sequence[float] = (1.0,),
         candidates: int | None = None,
+        length_buckets: Sequence[int] | None = None,
     ):
         super().__init__()
         if not members:
@@ -265,16 +362,29 @@ class Blend(SessionModel):
         self.norm = norms[0] if len(norms) == 1 else norms
         self.norm_ = norms[0]
         self.members = list(members)
-        self.weights = None if weights is None else self._checked(weights)
+        self.length_buckets = _checked_buckets(length_buckets)
+        n_buckets = len(self.length_buckets) + 1
+        if weights is not None and self.length_buckets:
+            if len(weights) != n_buckets:
+                raise ValueError(f"{len(weights)} weight vectors for {n_buckets} length buckets")
+            weights = [self._checked(w) for w in weights]
+        elif weights is not None:
+            weights = self._checked(weights)
+        self.weights = weights
         self.power_grid = [float(p) for p in power_grid]
         self.candidates = None if candidates is None else int(candidates)
         if not self.power_grid or min(self.power_grid) <= 0:
             raise ValueError(f"powers must be positive, got {list(power_grid)}")
         if powers is None:
             powers = [1.0] * len(self.members)
-        self.powers = [float(p) for p in powers]
-        if len(self.powers) != len(self.members) or min(self.powers) <= 0:
-            raise ValueError(f"powers must be one positive number per member, got {list(powers)}")
+            if self.length_buckets:
+                powers = [powers] * n_buckets
+        if self.length_buckets:
+            if len(powers) != n_buckets:
+                raise ValueError(f"{len(powers)} power vectors for {n_buckets} length buckets")
+            self.powers = [self._checked_powers(p) for p in powers]
+        else:
+            self.powers = self._checked_powers(powers)
         self.select_on, self.grid_step = select_on, float(grid_step)
         self.valid_fraction, self.valid_cases = float(valid_fraction), int(valid_cases)
         self.weight_curve_: list[dict] = []
@@ -292,18 +402,47 @@ class Blend(SessionModel):
             raise ValueError(f"weights must be non-negative and add up to 1, got {weights}")
         return weights
 
-    def choose_weights(self, valid: Sessions) -> list[float]:
-        """Choose the weights of the (fitted) members on `valid`; returns them."""
+    def _checked_powers(self, powers: Sequence[float]) -> list[float]:
+        powers = [float(p) for p in powers]
+        if len(powers) != len(self.members) or min(powers) <= 0:
+            raise ValueError(f"powers must be one positive number per member, got {powers}")
+        return powers
+
+    def weight_table(self) -> np.ndarray:
+        """The weights as a (length buckets, members) array (one row without buckets)."""
+        return np.array(self.weights if self.length_buckets else [self.weights], dtype=np.float64)
+
+    def power_table(self) -> np.ndarray:
+        return np.array(self.powers if self.length_buckets else [self.powers], dtype=np.float64)
+
+    def choose_weights(self, valid: Sessions, skip_last: int = 0) -> list:
+        """Choose the weights (and powers; per length bucket if the blend has them) of the
+        fitted members on `valid` (its last `valid_cases` prefixes before the last
+        `skip_last`); returns them. `chosen_` holds the chosen rows of the curve."""
         grid = simplex_grid(len(self.members), self.grid_step)
         norms = [self.norm] if isinstance(self.norm, str) else self.norm
         self.weight_curve_ = [
             row for norm in norms
             for row in weight_curve(self.members, valid, grid, valid_cases=self.valid_cases,
                                     norm=norm, power_grid=self.power_grid,
-                                    candidates=self.candidates)
+                                    candidates=self.candidates,
+                                    length_buckets=self.length_buckets, skip_last=skip_last)
         ]
-        best = best_row(self.weight_curve_, self.select_on)
-        self.weights, self.norm_, self.powers = best["weights"], best["norm"], best["powers"]
+        if not self.length_buckets:
+            best = best_row(self.weight_curve_, self.select_on)
+            self.weights, self.norm_, self.powers = best["weights"], best["norm"], best["powers"]
+            self.chosen_ = [best]
+            return self.weights
+        n_buckets = len(self.length_buckets) + 1
+        options = []  # per norm: the best row of each bucket, and their figures together
+        for norm in norms:
+            rows = best_per_bucket([r for r in self.weight_curve_ if r["norm"] == norm],
+                                   self.select_on, n_buckets)
+            options.append({**combined(rows), "norm": norm, "rows": rows})
+        best = best_row(options, self.select_on)
+        self.norm_, self.chosen_ = best["norm"], best["rows"]
+        self.weights = [r["weights"] for r in best["rows"]]
+        self.powers = [r["powers"] for r in best["rows"]]
         return self.weights
 
     def fit(self, train: Sessions, valid: Sessions | None = None, *, n_items: int | None = None):
@@ -332,12 +471,24 @@ class Blend(SessionModel):
         if self.weights is None:
             raise RuntimeError("the blend has no weights; fit it or call choose_weights()")
         fused = np.zeros((len(prefixes), self.n_items + 1), dtype=np.float32)
-        for member, w, p in zip(self.members, self.weights, self.powers):
-            if w:
-                relative = relative_scores(member, prefixes, self.norm_)
+        weights, powers = self.weight_table(), self.power_table()
+        bucket = length_bucket(prefixes.lengths, self.length_buckets)
+        for m, member in enumerate(self.members):
+            if not weights[:, m].any():
+                continue
+            relative = relative_scores(member, prefixes, self.norm_)
+            for b in np.unique(bucket):
+                w, p = weights[b, m], powers[b, m]
+                if not w:
+                    continue
+                rows = bucket == b
+                part = relative if rows.all() else relative[rows]
                 if p != 1.0:
-                    np.power(relative, np.float32(p), out=relative)
-                fused += np.float32(w) * relative
+                    part = np.power(part, np.float32(p))
+                if rows.all():
+                    fused += np.float32(w) * part
+                else:
+                    fused[rows] += np.float32(w) * part
         fused[:, 0] = -np.inf
         return fused
 
@@ -353,7 +504,7 @@ class Blend(SessionModel):
                 "select_on": self.select_on, "grid_step": self.grid_step,
                 "valid_fraction": self.valid_fraction, "valid_cases": self.valid_cases,
                 "norm": self.norm_, "powers": self.powers, "power_grid": self.power_grid,
-                "candidates": self.candidates}
+                "candidates": self.candidates, "length_buckets": self.length_buckets}
 
     def save(self, directory: str | Path) -> Path:
         import json
@@ -387,7 +538,7 @@ class Blend(SessionModel):
         blend = cls(members, config["weights"], config["select_on"], config["grid_step"],
                     config["valid_fraction"], config["valid_cases"], config.get("norm", "best"),
                     config.get("powers"), config.get("power_grid", (1.0,)),
-                    config.get("candidates"))
+                    config.get("candidates"), config.get("length_buckets"))
         blend.weight_curve_ = config.get("weight_curve", [])
         return blend
 
@@ -449,6 +600,12 @@ def main(argv: list[str] | None = None) -> None:
     ch.add_argument("--candidates", type=int, metavar="N",
                     help="score the grid on the items in some member's top N only (faster, "
                          "approximate; the chosen point is then evaluated exactly)")
+    ch.add_argument("--length-buckets", nargs="+", type=int, metavar="L",
+                    help="give each bucket of prefix lengths its own weights and powers: "
+                         "boundaries, e.g. 2 3 5 10 for 1, 2, 3-4, 5-9, 10 and more")
+    ch.add_argument("--split-check", action="store_true",
+                    help="also choose on the older half of the validation prefixes and score "
+                         "that choice on the newer half (with and without the length buckets)")
     ch.add_argument("--out", required=True)
     te = sub.add_parser("test", help="evaluate the blend of `all` members on the test set")
     te.add_argument("--data", required=True)
@@ -501,34 +658,65 @@ def main(argv: list[str] | None = None) -> None:
         if len(fractions) != 1:
             raise SystemExit(f"the members were fitted with different validation parts {fractions}")
         _, valid = validation_split(data.train, fractions.pop())
-        blend = Blend([m for _, m in loaded], select_on=args.select_on,
-                      grid_step=args.grid_step, valid_cases=args.valid_cases, norm=args.norm,
-                      power_grid=args.power_grid, candidates=args.candidates)
+        settings = dict(select_on=args.select_on, grid_step=args.grid_step,
+                        valid_cases=args.valid_cases, norm=args.norm,
+                        power_grid=args.power_grid, candidates=args.candidates)
+        models = [m for _, m in loaded]
+        blend = Blend(models, length_buckets=args.length_buckets, **settings)
         start = time.perf_counter()
         weights = blend.choose_weights(valid)
-        best = next(r for r in blend.weight_curve_ if r["weights"] == weights
-                    and r["norm"] == blend.norm_ and r["powers"] == blend.powers)
+        best = combined(blend.chosen_) if blend.length_buckets else blend.chosen_[0]
+        best = {**best, "weights": weights, "powers": blend.powers, "norm": blend.norm_}
         exact = None
         if args.candidates is not None:  # the chosen point, without the candidates' shortcut
             exact = _exact_point(blend, valid, args.valid_cases)
         # the whole weight grid at the chosen powers, and the best point of every other vector
-        # of powers (the full curve of a power grid runs to tens of thousands of rows)
+        # of powers (the full curve of a power grid runs to tens of thousands of rows); with
+        # length buckets, per bucket (and over all lengths, bucket None)
         best_per_powers: dict[tuple, dict] = {}
         for row in blend.weight_curve_:
-            key = (row["norm"], *row["powers"])
+            key = (row["norm"], row.get("bucket"), *row["powers"])
             if key not in best_per_powers or best_row([best_per_powers[key], row],
                                                       args.select_on) is row:
                 best_per_powers[key] = row
+        chosen_powers = {(r.get("bucket"), tuple(r["powers"])) for r in blend.chosen_}
+        if blend.length_buckets:  # and the best point over all lengths, at its powers
+            overall = best_row([r for r in blend.weight_curve_ if r["bucket"] is None
+                                and r["norm"] == blend.norm_], args.select_on)
+            chosen_powers.add((None, tuple(overall["powers"])))
+        split_check = None
+        if args.split_check:
+            n_cases = min(len(all_prefixes(valid)), args.valid_cases)
+            newer = n_cases // 2
+            older = dict(settings, valid_cases=n_cases - newer)
+            split_check = {"older_cases": n_cases - newer, "newer_cases": newer}
+            for label, buckets in (("one_set", None), ("length_buckets", args.length_buckets)):
+                if label == "length_buckets" and not buckets:
+                    continue
+                probe = Blend(models, length_buckets=buckets, **older)
+                probe.choose_weights(valid, skip_last=newer)
+                on_older = combined(probe.chosen_) if buckets else probe.chosen_[0]
+                split_check[label] = {
+                    "weights": probe.weights, "powers": probe.powers, "norm": probe.norm_,
+                    "older_hr20": on_older["valid_hr20"], "older_mrr20": on_older["valid_mrr20"],
+                    "newer": _exact_point(probe, valid, newer)}
+                print(f"split check, {label}: chosen on the older {n_cases - newer} prefixes, "
+                      f"on the newer {newer}: HR@20 "
+                      f"{100 * split_check[label]['newer']['valid_hr20']:.2f} MRR@20 "
+                      f"{100 * split_check[label]['newer']['valid_mrr20']:.2f}", flush=True)
         Path(args.out).write_text(json.dumps({
             "data": data.name, "members": args.members,
             "member_models": [info["model"] for info, _ in loaded],
             "member_params": [info["params"] for info, _ in loaded],
             "select_on": args.select_on, "weights": weights, "norm": blend.norm_,
-            "powers": blend.powers, "power_grid": args.power_grid, "best": best,
-            "candidates": args.candidates, "best_exact": exact,
+            "powers": blend.powers, "power_grid": args.power_grid,
+            "length_buckets": blend.length_buckets, "best": best,
+            "chosen_rows": blend.chosen_ if blend.length_buckets else None,
+            "candidates": args.candidates, "best_exact": exact, "split_check": split_check,
             "seconds": time.perf_counter() - start, "points": len(blend.weight_curve_),
             "best_per_powers": list(best_per_powers.values()),
-            "curve": [r for r in blend.weight_curve_ if r["powers"] == blend.powers],
+            "curve": [r for r in blend.weight_curve_
+                      if (r.get("bucket"), tuple(r["powers"])) in chosen_powers],
         }, indent=2, default=str))
         print(f"weights {weights} powers {blend.powers} ({blend.norm_}): "
               f"validation HR@20 {100 * best['valid_hr20']:.2f} "
@@ -539,7 +727,12 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     chosen = json.loads(Path(args.weights).read_text())
-    size = len(chosen["weights"])
+    buckets = chosen.get("length_buckets") or []
+    # (length buckets, members) tables; weight files before powers: every power 1
+    weight_table = np.array(chosen["weights"] if buckets else [chosen["weights"]], dtype=float)
+    powers = chosen.get("powers") or [1.0] * weight_table.shape[1]
+    power_table = np.array(powers if buckets else [powers], dtype=float)
+    size = weight_table.shape[1]
     if chosen["data"] != data.name or not args.members or len(args.members) % size:
         raise SystemExit(f"{args.weights}: weights for other data or for {size} members a blend "
                          f"(not {len(args.members)})")
@@ -547,15 +740,15 @@ def main(argv: list[str] | None = None) -> None:
     # member weighted w/k; a folder given in several blends, a shared kNN say, is loaded once)
     groups = len(args.members) // size
     by_folder: dict[str, tuple[dict, SessionModel]] = {}
-    folder_weight: dict[str, float] = {}
-    powers = chosen.get("powers") or [1.0] * size  # weight files before powers: all 1
-    folder_power: dict[str, float] = {}
+    folder_weight: dict[str, np.ndarray] = {}
+    folder_power: dict[str, np.ndarray] = {}
     for i, folder in enumerate(args.members):
         if folder not in by_folder:
             by_folder[folder] = read_member(folder, "all")
-        share = chosen["weights"][i % size] / groups
+        share = weight_table[:, i % size] / groups
         folder_weight[folder] = folder_weight.get(folder, 0.0) + share
-        if folder_power.setdefault(folder, powers[i % size]) != powers[i % size]:
+        if not np.array_equal(folder_power.setdefault(folder, power_table[:, i % size]),
+                              power_table[:, i % size]):
             raise SystemExit(f"{folder} is given at two places of the blend, with two powers")
     for i, folder in enumerate(args.members):
         info = by_folder[folder][0]
@@ -567,9 +760,13 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{info['model']} member differs from the one the weights were "
                              f"chosen for ({model})")
     loaded = list(by_folder.values())
-    total = sum(folder_weight.values())  # 1 up to rounding
-    blend = Blend([m for _, m in loaded], [folder_weight[f] / total for f in by_folder],
-                  norm=chosen.get("norm", "best"), powers=[folder_power[f] for f in by_folder])
+    table = np.stack([folder_weight[f] for f in by_folder], axis=1)  # (buckets, members)
+    table /= table.sum(axis=1, keepdims=True)  # 1 up to rounding
+    power_rows = np.stack([folder_power[f] for f in by_folder], axis=1)
+    blend = Blend([m for _, m in loaded], table.tolist() if buckets else table[0].tolist(),
+                  norm=chosen.get("norm", "best"),
+                  powers=power_rows.tolist() if buckets else power_rows[0].tolist(),
+                  length_buckets=buckets)
     counts = click_counts(data.train, data.n_items)
     names = "+".join(info["model"] for info, _ in loaded[:size]) + (
         f", {groups} seeds' blends" if groups > 1 else "")
@@ -577,6 +774,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"data": data.name, "model": f"blend:{args.label or names}",
               "seed": loaded[0][0]["seed"],
               "params": {"weights": blend.weights, "norm": blend.norm_, "powers": blend.powers,
+                         "length_buckets": blend.length_buckets,
                          "members": [{"model": info["model"], "params": info["params"]}
                                      for info, _ in loaded]},
               "protocol": "weights (and norm) chosen on the last validation prefixes of a split "
