@@ -433,6 +433,24 @@ def test_runner_length_buckets_and_split_check(train, tmp_path):
     for got, (w_gru, w_stan) in zip(two["params"]["weights"], chosen["weights"]):
         assert got == pytest.approx([w_gru / 2, w_stan, w_gru / 2])
     assert two["params"]["powers"] == [[g, s, g] for g, s in chosen["powers"]]
+    one_set = chosen["one_set"]
+    assert one_set["bucket"] is None and one_set["cases"] == cases
+    assert one_set["valid_hr20"] + one_set["valid_mrr20"] <= (
+        chosen["best"]["valid_hr20"] + chosen["best"]["valid_mrr20"] + 1e-12)
+    main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
+          "--weights", str(weights), "--one-set", "--no-alone", "--out", str(tmp_path / "o.json")])
+    single = json.loads((tmp_path / "o.json").read_text())
+    assert single["params"]["weights"] == one_set["weights"]
+    assert single["params"]["powers"] == one_set["powers"]
+    assert single["params"]["length_buckets"] == []
+    plain = tmp_path / "plain.json"
+    main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
+          "--grid-step", "0.5", "--out", str(plain)])
+    assert json.loads(plain.read_text())["one_set"] is None
+    with pytest.raises(SystemExit, match="no length buckets"):
+        main(["test", "--data", data, "--members", str(tmp_path / "g_all"),
+              str(tmp_path / "s_all"), "--weights", str(plain), "--one-set", "--out",
+              str(tmp_path / "x.json")])
     loaded = Blend.load(tmp_path / "blend")
     assert loaded.length_buckets == [2, 4]
     from via.rec.data.benchmark import load_benchmark

@@ -619,6 +619,9 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--label", help="the record's row name after `blend:` (default: the members)")
     te.add_argument("--save", metavar="DIR", help="also save the blend (members copied) to DIR, "
                     "for `via rec evaluate --load` and `via rec latency --load`")
+    te.add_argument("--one-set", action="store_true",
+                    help="with a weights file of length buckets, use its best single set of "
+                         "weights (chosen on the same validation prefixes) instead")
     te.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     data = load_benchmark(args.data)
@@ -680,10 +683,11 @@ def main(argv: list[str] | None = None) -> None:
                                                       args.select_on) is row:
                 best_per_powers[key] = row
         chosen_powers = {(r.get("bucket"), tuple(r["powers"])) for r in blend.chosen_}
-        if blend.length_buckets:  # and the best point over all lengths, at its powers
-            overall = best_row([r for r in blend.weight_curve_ if r["bucket"] is None
-                                and r["norm"] == blend.norm_], args.select_on)
-            chosen_powers.add((None, tuple(overall["powers"])))
+        one_set = None
+        if blend.length_buckets:  # and the best single set of weights, at its powers
+            one_set = best_row([r for r in blend.weight_curve_ if r["bucket"] is None],
+                               args.select_on)
+            chosen_powers.add((None, tuple(one_set["powers"])))
         split_check = None
         if args.split_check:
             n_cases = min(len(all_prefixes(valid)), args.valid_cases)
@@ -712,6 +716,7 @@ def main(argv: list[str] | None = None) -> None:
             "powers": blend.powers, "power_grid": args.power_grid,
             "length_buckets": blend.length_buckets, "best": best,
             "chosen_rows": blend.chosen_ if blend.length_buckets else None,
+            "one_set": one_set,
             "candidates": args.candidates, "best_exact": exact, "split_check": split_check,
             "seconds": time.perf_counter() - start, "points": len(blend.weight_curve_),
             "best_per_powers": list(best_per_powers.values()),
@@ -727,6 +732,12 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     chosen = json.loads(Path(args.weights).read_text())
+    if args.one_set:
+        if not chosen.get("one_set"):
+            raise SystemExit(f"{args.weights} holds no length buckets, so no --one-set")
+        best = chosen["one_set"]
+        chosen.update(weights=best["weights"], powers=best["powers"], norm=best["norm"],
+                      length_buckets=[], best=best)
     buckets = chosen.get("length_buckets") or []
     # (length buckets, members) tables; weight files before powers: every power 1
     weight_table = np.array(chosen["weights"] if buckets else [chosen["weights"]], dtype=float)
