@@ -1,0 +1,82 @@
+"""Rerank: features, the listwise ranker trained on validation, scores, persistence, runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from via.rec.data.protocol import validation_split
+from via.rec.data.sessions import PrefixBatch
+from via.rec.evaluate import evaluate
+from via.rec.models import ModelFileError, create_model
+from via.rec.models.blend import Blend
+from via.rec.models.popularity import click_counts
+from via.rec.models.rerank import Rerank, n_features, session_features
+
+from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    cycle_sessions,
+    hit_rate,
+    one_thread_fixture,
+    train_fixture,
+    write_benchmark,
+)
+
+GRU = {"layers": [32], "batch_size": 16, "learning_rate": 0.1, "n_sample": 16, "n_epochs": 3,
+       "loss": "bpr-max", "elu_param": 1.0, "bpreg": 0.9, "momentum": 0.15, "verbose": False}
+STAN = {"k": 50, "sample_size": 200}
+PREFIXES = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 8, 7]])
+
+
+@pytest.fixture(scope="module", name="fitted")
+def fitted_fixture(train):
+    members = [create_model("gru4rec", **GRU), create_model("stan", **STAN)]
+    ranker = Rerank(Blend(members, grid_step=0.25, valid_cases=400), top=10, n_epochs=4)
+    return ranker.fit(train)
+
+
+def test_session_features_count_clicks_last_click_and_recency():
+    prefixes = PrefixBatch.from_lists([[4, 2, 4, 9], [2]])
+    candidates = np.array([[4, 9, 2, 7], [2, 4, 9, 7]])
+    got = session_features(prefixes, candidates)
+    assert got[0, :, 0].tolist() == pytest.approx([2 / 5, 1 / 5, 1 / 5, 0.0])
+    assert got[0, :, 1].tolist() == [0.0, 1.0, 0.0, 0.0]
+    # clicks since the last click on the item: 4 -> 1, 9 -> 0, 2 -> 2, 7 never
+    assert got[0, :, 2].tolist() == pytest.approx([1 / 2, 1.0, 1 / 3, 0.0])
+    assert got[1, :, 0].tolist() == pytest.approx([1 / 5, 0, 0, 0])
+    assert got[1, :, 1].tolist() == [1.0, 0, 0, 0]
+
+
+def test_candidates_are_the_members_tops_each_once(fitted):
+    candidates, mask, features, fused = fitted.candidates_and_features(PREFIXES)
+    assert features.shape == (4, candidates.shape[1], n_features(2))
+    for row in range(4):
+        kept = candidates[row][mask[row]]
+        assert len(set(kept.tolist())) == len(kept)  # duplicates masked
+        for member in fitted.blend.members:
+            scores = member.scores(PrefixBatch.from_lists([PREFIXES.sessions[row].tolist()]))
+            best = int(np.argmax(scores[0, 1:])) + 1
+            assert best in set(kept.tolist())
+    assert fused.shape == (4, fitted.n_items + 1)
+
+
+def test_ranker_learns_the_cycle_and_candidates_rank_first(fitted):
+    assert hit_rate(fitted, cycle_sessions(100, seed=2), k=5) > 0.9
+    assert 1 <= fitted.chosen_epoch_ <= 4 and len(fitted.history_) >= fitted.chosen_epoch_
+    scores = fitted.scores(PREFIXES)
+    candidates, mask, _, _ = fitted.candidates_and_features(PREFIXES)
+    for row in range(4):
+        inside = scores[row, candidates[row][mask[row]]]
+        outside = np.delete(scores[row, 1:], candidates[row][mask[row]] - 1)
+        assert inside.min() > outside.max()
+    assert scores[:, 0].tolist() == [-np.inf] * 4
+
+
+def test_save_and_load_give_the_same_scores(fitted, tmp_path):
+    fitted.save(tmp_path / "r")
+    loaded = Rerank.load(tmp_path / "r")
+    assert np.array_equal(loaded.scores(PREFIXES), fitted.scores(PREFIXES))
+    (tmp_path / "r" / "ranker.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ModelFileError, match="cannot read the ranker"):
+        Rerank.load(tmp_path / "r")
