@@ -80,3 +80,59 @@ def test_save_and_load_give_the_same_scores(fitted, tmp_path):
     (tmp_path / "r" / "ranker.pt").write_bytes(b"not a torch file")
     with pytest.raises(ModelFileError, match="cannot read the ranker"):
         Rerank.load(tmp_path / "r")
+
+
+def test_runner_trains_on_validation_and_tests_on_all_members(train, tmp_path):
+    from via.rec.cli import main as rec_main
+    from via.rec.models.blend import main as blend_main
+    from via.rec.models.rerank import main
+
+    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
+    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
+    stan = [f"{k}={v}" for k, v in STAN.items()]
+    for part in ("fit", "all"):
+        blend_main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed",
+                    "1", "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param",
+                    *gru])
+        blend_main(["member", "--data", data, "--model", "stan", "--part", part,
+                    "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    weights = tmp_path / "w.json"
+    blend_main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"),
+                str(tmp_path / "s_fit"), "--grid-step", "0.25", "--length-buckets", "3",
+                "--out", str(weights)])
+    with pytest.raises(SystemExit, match="give --one-set"):
+        main(["train", "--data", data, "--members", str(tmp_path / "g_fit"),
+              str(tmp_path / "s_fit"), "--weights", str(weights), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="not on cycle"):
+        main(["train", "--data", data, "--members", str(tmp_path / "g_all"),
+              str(tmp_path / "s_fit"), "--weights", str(weights), "--one-set",
+              "--out", str(tmp_path / "x")])
+    main(["train", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
+          "--weights", str(weights), "--one-set", "--top", "10", "--epochs", "3",
+          "--out", str(tmp_path / "ranker")])
+    trained = json.loads((tmp_path / "ranker" / "rerank.json").read_text())
+    one_set = json.loads(weights.read_text())["one_set"]
+    assert trained["weights"] == one_set["weights"] and trained["powers"] == one_set["powers"]
+    assert 1 <= trained["chosen_epoch"] <= 3 and trained["params"]["top"] == 10
+    best = max(trained["history"], key=lambda h: h["newer_hr20"] + h["newer_mrr20"])
+    assert trained["newer_ranker"]["hr20"] == pytest.approx(best["newer_hr20"])
+    assert trained["older_cases"] + trained["newer_cases"] > 0
+    main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
+          "--ranker", str(tmp_path / "ranker"), "--out", str(tmp_path / "r.json"),
+          "--save", str(tmp_path / "saved")])
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["model"] == "rerank:gru4rec+stan" and record["metrics"]["HR@5"] > 0.9
+    # the saved ranker is what `via rec evaluate --load` reads, with the same figures
+    out = tmp_path / "ev.json"
+    assert rec_main(["evaluate", "--data", data, "--load", str(tmp_path / "saved"),
+                     "--json", str(out)]) == 0
+    again = json.loads(out.read_text())["metrics"]
+    assert again["HR@20"] == pytest.approx(record["metrics"]["HR@20"], abs=1e-12)
+    assert again["MRR@20"] == pytest.approx(record["metrics"]["MRR@20"], abs=1e-12)
+    # members made with other settings than the ranker was trained with are refused
+    blend_main(["member", "--data", data, "--model", "stan", "--part", "all",
+                "--out", str(tmp_path / "s_other"), "--param", "k=20", "sample_size=200"])
+    with pytest.raises(SystemExit, match="differs"):
+        main(["test", "--data", data, "--members", str(tmp_path / "g_all"),
+              str(tmp_path / "s_other"), "--ranker", str(tmp_path / "ranker"),
+              "--out", str(tmp_path / "x.json")])

@@ -50,6 +50,7 @@ MODEL_LABELS = {
     "sknn": "SKNN", "vsknn": "V-SKNN", "stan": "STAN", "gru4rec": "GRU4Rec", "narm": "NARM",
     "stamp": "STAMP", "srgnn": "SR-GNN", "csrm": "CSRM", "lstm": "Thesis LSTM",
     "vianet": "VIANet (ours)", "blend": "Blend (ours)",
+    "rerank": "Rerank (ours)",
 }
 # `benchmark --full`: the rows of Table 3.3 in its order, then the models it lacks; any other
 # registered model follows (a new model is one registry line away from the full benchmark).
@@ -217,9 +218,13 @@ def run_one(model_spec: str, data_name: str, ks, params=None, dataset=None, log=
 
 
 def load_for(directory: str, dataset, data_name: str) -> SessionModel:
-    """A saved model (a saved Blend too), refused if it was trained on another catalog than the
+    """A saved model (a saved Blend or Rerank too), refused if it was trained on another catalog than the
     data set's."""
-    if (Path(directory) / "blend.json").exists():
+    if (Path(directory) / "rerank.json").exists() and (Path(directory) / "blend").is_dir():
+        from via.rec.models.rerank import Rerank
+
+        model = Rerank.load(directory)
+    elif (Path(directory) / "blend.json").exists():
         from via.rec.models.blend import Blend
 
         model = Blend.load(directory)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -214,6 +215,7 @@ class Rerank(SessionModel):
         self.history_ = []
         for epoch in range(1, self.n_epochs + 1):
             self.net.train()
+            started = time.perf_counter()
             total = 0.0
             shuffled = rng.permutation(train_rows)
             for lo in range(0, len(shuffled), self.batch_size):
@@ -227,7 +229,8 @@ class Rerank(SessionModel):
             self.net.eval()
             hr, mrr = figures(newer_rows)
             self.history_.append({"epoch": epoch, "loss": total / max(len(train_rows), 1),
-                                  "newer_hr20": hr, "newer_mrr20": mrr})
+                                  "newer_hr20": hr, "newer_mrr20": mrr,
+                                  "seconds": time.perf_counter() - started})
             if self.verbose:
                 log(f"rerank epoch {epoch}: loss {total / max(len(train_rows), 1):.4f} | newer "
                     f"half HR@20 {100 * hr:.2f} MRR@20 {100 * mrr:.2f}")
@@ -351,7 +354,6 @@ def main(argv: list[str] | None = None) -> None:
         evaluates the ranker over the `all` members (same models and order) on the test set.
     """
     import argparse
-    import time
 
     from via.rec.cli import peak_memory_mib, where_and_when
     from via.rec.data.benchmark import load_benchmark
@@ -377,6 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--members", nargs="+", required=True, metavar="DIR")
     te.add_argument("--ranker", required=True, help="the folder of `train`")
     te.add_argument("--label", help="the record's row name after `rerank:`")
+    te.add_argument("--save", metavar="DIR", help="also save the ranker with its members to DIR, "
+                    "for `via rec evaluate --load` and `via rec latency --load`")
     te.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     data = load_benchmark(args.data)
@@ -478,6 +482,9 @@ def main(argv: list[str] | None = None) -> None:
         **where_and_when(),
     }
     print(f"rerank: HR@20 {100 * metrics['HR@20']:.2f} MRR@20 {100 * metrics['MRR@20']:.2f}")
+    if args.save:
+        ranker.history_ = trained["history"]
+        ranker.save(args.save)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2, default=str))
 
