@@ -108,7 +108,8 @@ class Rerank(SessionModel):
             raise ValueError("top, hidden, n_epochs and batch_size must be positive")
         self.blend = blend
         self.top, self.hidden, self.lr = int(top), int(hidden), float(lr)
-        self.n_epochs, self.patience, self.batch_size = int(n_epochs), int(patience), int(batch_size)
+        self.n_epochs, self.patience = int(n_epochs), int(patience)
+        self.batch_size = int(batch_size)
         self.seed, self.verbose = int(seed), bool(verbose)
         self.net = _Ranker(n_features(len(blend.members)), self.hidden)
         self.item_log_pop: np.ndarray | None = None
@@ -162,7 +163,8 @@ class Rerank(SessionModel):
         features[:, :, f + 1] = np.log(np.maximum(b, LOG_FLOOR)) / LOG_SCALE
         features[:, :, f + 2:f + 5] = session_features(prefixes, candidates)
         features[:, :, f + 5] = self.item_log_pop[candidates]
-        features[:, :, f + 6] = (np.log(prefixes.lengths.astype(np.float32)) / math.log(50))[:, None]
+        length = np.log(prefixes.lengths.astype(np.float32)) / math.log(50)
+        features[:, :, f + 6] = length[:, None]
         return candidates, mask, features, fused
 
     # --- training ------------------------------------------------------------------------
