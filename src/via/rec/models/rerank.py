@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--top", type=int, default=50)
     tr.add_argument("--hidden", type=int, default=64)
     tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--patience", type=int, default=2)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", required=True)
     te = sub.add_parser("test", help="evaluate the ranker over `all` members on the test set")
@@ -413,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         fit_part, valid = validation_split(data.train, infos[0]["valid_fraction"])
         blend = Blend(models, point["weights"], norm=point["norm"], powers=point["powers"])
         ranker = Rerank(blend, top=args.top, hidden=args.hidden, n_epochs=args.epochs,
-                        seed=args.seed, verbose=True)
+                        patience=args.patience, seed=args.seed, verbose=True)
         start = time.perf_counter()
         ranker.train_ranker(valid, click_counts(fit_part, data.n_items))
         seconds = time.perf_counter() - start
