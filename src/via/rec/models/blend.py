@@ -543,6 +543,19 @@ class Blend(SessionModel):
         return blend
 
 
+def same_setting(info: dict, model: str, params: dict) -> bool:
+    """Whether a saved member (`member.json`'s `info`) is the model `model` with the settings
+    `params` of the member that weights (or a ranker) were chosen with. The seed, the epoch
+    count and the validation part may differ: the `fit` member trains on less data, and each
+    seed's final member is another initialisation."""
+    import json
+
+    theirs = {k: v for k, v in params.items()
+              if k not in ("seed", "verbose", "n_epochs", "valid_fraction")}
+    ours = {k: v for k, v in info["params"].items() if k in theirs}
+    return info["model"] == model and json.loads(json.dumps(ours, default=str)) == theirs
+
+
 def main(argv: list[str] | None = None) -> None:
     """The blend's validation protocol as separate steps (members train side by side):
 
@@ -764,10 +777,7 @@ def main(argv: list[str] | None = None) -> None:
     for i, folder in enumerate(args.members):
         info = by_folder[folder][0]
         model, params = chosen["member_models"][i % size], chosen["member_params"][i % size]
-        theirs = {k: v for k, v in params.items() if k not in ("seed", "verbose", "n_epochs",
-                                                              "valid_fraction")}
-        ours = {k: v for k, v in info["params"].items() if k in theirs}
-        if info["model"] != model or json.loads(json.dumps(ours, default=str)) != theirs:
+        if not same_setting(info, model, params):
             raise SystemExit(f"{info['model']} member differs from the one the weights were "
                              f"chosen for ({model})")
     loaded = list(by_folder.values())

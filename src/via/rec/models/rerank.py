@@ -46,7 +46,7 @@ from torch import nn
 
 from via.rec.data.sessions import PrefixBatch, Sessions, all_prefixes
 from via.rec.models.base import ModelFileError, SessionModel
-from via.rec.models.blend import Blend, relative_scores
+from via.rec.models.blend import Blend, relative_scores, same_setting
 
 LOG_FLOOR = 1e-6
 LOG_SCALE = 14.0  # -log(1e-6) = 13.8
@@ -448,10 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{folder}: a ranker for {trained['data']}, not {data.name}")
     infos, models = members_of("all")
     for info, model, params in zip(infos, trained["member_models"], trained["member_params"]):
-        theirs = {k: v for k, v in params.items() if k not in ("seed", "verbose", "n_epochs",
-                                                              "valid_fraction")}
-        ours = {k: v for k, v in info["params"].items() if k in theirs}
-        if info["model"] != model or json.loads(json.dumps(ours, default=str)) != theirs:
+        if not same_setting(info, model, params):
             raise SystemExit(f"{info['model']} member differs from the one the ranker was "
                              f"trained with ({model})")
     if len(models) != len(trained["member_models"]):
