@@ -19,16 +19,18 @@ from via.rec.models import ModelFileError, create_model
 from via.rec.models.blend import Blend, relative_scores, simplex_grid, weight_curve
 
 from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    RUNNER_GRU,
+    RUNNER_STAN,
     cycle_sessions,
+    gru_member,
     hit_rate,
     one_thread_fixture,
+    runner_members,
     train_fixture,
     write_benchmark,
 )
 
-GRU = {"layers": [32], "batch_size": 16, "learning_rate": 0.1, "n_sample": 16, "n_epochs": 3,
-       "loss": "bpr-max", "elu_param": 1.0, "bpreg": 0.9, "momentum": 0.15, "verbose": False}
-STAN = {"k": 50, "sample_size": 200}
+GRU, STAN = RUNNER_GRU, RUNNER_STAN
 PREFIXES = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 8]])
 
 
@@ -152,14 +154,7 @@ def test_bad_weights_and_settings_are_refused(fitted):
 def test_step_by_step_runner(train, tmp_path):
     from via.rec.models.blend import main
 
-    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
-    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
-    stan = [f"{k}={v}" for k, v in STAN.items()]
-    for part in ("fit", "all"):
-        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
-              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
-        main(["member", "--data", data, "--model", "stan", "--part", part,
-              "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    data = runner_members(tmp_path, train)
     info = json.loads((tmp_path / "g_fit" / "member.json").read_text())
     assert info["part"] == "fit" and info["seed"] == 1 and info["params"]["seed"] == 1
     assert len(info["history"]) == GRU["n_epochs"] and info["fit_seconds"] > 0
@@ -190,8 +185,7 @@ def test_step_by_step_runner(train, tmp_path):
     assert gru_alone["metrics"]["HR@5"] > 0.9 and gru_alone["params"]["seed"] == 1
 
     # two seeds' blends as one: the mean of their scores; the shared kNN member is loaded once
-    main(["member", "--data", data, "--model", "gru4rec", "--part", "all", "--seed", "2",
-          "--preset", "none", "--out", str(tmp_path / "g2_all"), "--param", *gru])
+    gru_member(data, tmp_path / "g2_all", "all", seed=2)
     main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
           str(tmp_path / "g2_all"), str(tmp_path / "s_all"), "--weights", str(weights),
           "--alone", "gru4rec", "--out", str(tmp_path / "two.json")])
@@ -261,10 +255,8 @@ def test_runner_chooses_powers_and_tests_with_them(train, tmp_path):
     from via.rec.models.blend import main
 
     data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
-    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
     for part in ("fit", "all"):
-        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
-              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
+        gru_member(data, tmp_path / f"g_{part}", part, seed=1)
         main(["member", "--data", data, "--model", "pop", "--part", part,
               "--out", str(tmp_path / f"p_{part}")])
     weights = tmp_path / "w.json"
@@ -390,14 +382,7 @@ def test_length_buckets_choose_weights_per_bucket_and_score_with_them(fitted, tr
 def test_runner_length_buckets_and_split_check(train, tmp_path):
     from via.rec.models.blend import main
 
-    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
-    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
-    stan = [f"{k}={v}" for k, v in STAN.items()]
-    for part in ("fit", "all"):
-        main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed", "1",
-              "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param", *gru])
-        main(["member", "--data", data, "--model", "stan", "--part", part,
-              "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    data = runner_members(tmp_path, train)
     weights = tmp_path / "w.json"
     main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"), str(tmp_path / "s_fit"),
           "--grid-step", "0.25", "--power-grid", "0.5", "1", "--length-buckets", "2", "4",
@@ -423,8 +408,7 @@ def test_runner_length_buckets_and_split_check(train, tmp_path):
     assert {r["bucket"] for r in chosen["curve"]} == {None, 0, 1, 2}
 
     # two seeds' blends as one: per bucket, each member weighted w/2
-    main(["member", "--data", data, "--model", "gru4rec", "--part", "all", "--seed", "2",
-          "--preset", "none", "--out", str(tmp_path / "g2_all"), "--param", *gru])
+    gru_member(data, tmp_path / "g2_all", "all", seed=2)
     main(["test", "--data", data, "--members", str(tmp_path / "g_all"), str(tmp_path / "s_all"),
           str(tmp_path / "g2_all"), str(tmp_path / "s_all"), "--weights", str(weights),
           "--no-alone", "--out", str(tmp_path / "two.json"), "--save", str(tmp_path / "blend")])

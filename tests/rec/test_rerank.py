@@ -7,25 +7,22 @@ import json
 import numpy as np
 import pytest
 
-from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch
-from via.rec.evaluate import evaluate
 from via.rec.models import ModelFileError, create_model
 from via.rec.models.blend import Blend
-from via.rec.models.popularity import click_counts
 from via.rec.models.rerank import Rerank, n_features, session_features
 
 from .neural_synthetic import (  # noqa: F401 (pytest finds the fixtures by their names)
+    RUNNER_GRU,
+    RUNNER_STAN,
     cycle_sessions,
     hit_rate,
     one_thread_fixture,
+    runner_members,
     train_fixture,
-    write_benchmark,
 )
 
-GRU = {"layers": [32], "batch_size": 16, "learning_rate": 0.1, "n_sample": 16, "n_epochs": 3,
-       "loss": "bpr-max", "elu_param": 1.0, "bpreg": 0.9, "momentum": 0.15, "verbose": False}
-STAN = {"k": 50, "sample_size": 200}
+GRU, STAN = RUNNER_GRU, RUNNER_STAN
 PREFIXES = PrefixBatch.from_lists([[1], [3, 4, 5], [30, 1, 2, 3], [7, 8, 7]])
 
 
@@ -87,15 +84,7 @@ def test_runner_trains_on_validation_and_tests_on_all_members(train, tmp_path):
     from via.rec.models.blend import main as blend_main
     from via.rec.models.rerank import main
 
-    data = str(write_benchmark(tmp_path / "cycle", train, cycle_sessions(60, seed=3)))
-    gru = [f"{k}={json.dumps(v)}" for k, v in GRU.items()]
-    stan = [f"{k}={v}" for k, v in STAN.items()]
-    for part in ("fit", "all"):
-        blend_main(["member", "--data", data, "--model", "gru4rec", "--part", part, "--seed",
-                    "1", "--preset", "none", "--out", str(tmp_path / f"g_{part}"), "--param",
-                    *gru])
-        blend_main(["member", "--data", data, "--model", "stan", "--part", part,
-                    "--out", str(tmp_path / f"s_{part}"), "--param", *stan])
+    data = runner_members(tmp_path, train)
     weights = tmp_path / "w.json"
     blend_main(["choose", "--data", data, "--members", str(tmp_path / "g_fit"),
                 str(tmp_path / "s_fit"), "--grid-step", "0.25", "--length-buckets", "3",
