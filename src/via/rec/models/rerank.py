@@ -213,7 +213,7 @@ class Rerank(SessionModel):
             return hits / len(rows), reciprocal / len(rows)
 
         newer_rows = np.arange(older, len(cases))
-        best, best_state, waited = -1.0, None, 0
+        best, best_state, best_figures, waited = -1.0, None, (0.0, 0.0), 0
         self.history_ = []
         for epoch in range(1, self.n_epochs + 1):
             self.net.train()
@@ -237,7 +237,7 @@ class Rerank(SessionModel):
                 log(f"rerank epoch {epoch}: loss {total / max(len(train_rows), 1):.4f} | newer "
                     f"half HR@20 {100 * hr:.2f} MRR@20 {100 * mrr:.2f}")
             if hr + mrr > best:
-                best, waited = hr + mrr, 0
+                best, best_figures, waited = hr + mrr, (hr, mrr), 0
                 best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
                 self.chosen_epoch_ = epoch
             else:
@@ -254,7 +254,7 @@ class Rerank(SessionModel):
         rank = (scores[present] >= target[:, None]).sum(axis=1)
         hit = rank <= 20
         self.newer_blend_ = (hit.sum() / newer, np.where(hit, 1.0 / rank, 0.0).sum() / newer)
-        self.newer_ranker_ = figures(newer_rows)
+        self.newer_ranker_ = best_figures  # the kept epoch's
         self.split_ = {"older_cases": older, "newer_cases": newer,
                        "candidate_recall_newer": float(present.mean())}
         return self
