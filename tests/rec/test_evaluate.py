@@ -72,3 +72,15 @@ def test_wrong_shape_from_a_model_is_reported():
 
     with pytest.raises(ValueError, match="expected"):
         evaluate(Broken().fit(Sessions.from_lists([[1, 2, 3]])), Sessions.from_lists([[1, 2]]))
+
+
+def test_nan_scores_from_a_model_are_reported_with_the_prefix():
+    class Broken(ConstantModel):
+        def scores(self, prefixes):
+            out = super().scores(prefixes)
+            out[prefixes.lengths == 2] = np.nan
+            return out
+
+    model = Broken().fit(Sessions.from_lists([[1, 2, 3]]))
+    with pytest.raises(ValueError, match=r"NaN for prefix 1 \(items \[1, 2\]\)"):
+        evaluate(model, Sessions.from_lists([[1, 2, 3]]))

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from via.rec.data.sessions import PrefixBatch
+from via.rec.data.sessions import PrefixBatch, Sessions
+from via.rec.evaluate import evaluate
 from via.rec.models import ModelFileError, create_model
 from via.rec.models.blend import Blend
 from via.rec.models.rerank import Rerank, n_features, session_features
@@ -68,6 +69,21 @@ def test_ranker_learns_the_cycle_and_candidates_rank_first(fitted):
         outside = np.delete(scores[row, 1:], candidates[row][mask[row]] - 1)
         assert inside.min() > outside.max()
     assert scores[:, 0].tolist() == [-np.inf] * 4
+
+
+def test_an_empty_prefix_gets_the_blends_scores(fitted):
+    # every click of a test prefix may be on an item the members never saw (evaluate drops
+    # them): the ranker has no session to read, so the Blend's own scores rank the catalog
+    prefixes = PrefixBatch.from_lists([[3, 4, 5], [], [7]])
+    scores = fitted.scores(prefixes)
+    assert np.isfinite(scores[:, 1:]).all()
+    fused = fitted.candidates_and_features(prefixes)[3]
+    assert np.array_equal(scores[1, 1:], fused[1, 1:].astype(np.float32))
+    assert np.array_equal(scores[[0, 2]], fitted.scores(PrefixBatch.from_lists([[3, 4, 5], [7]])))
+    n = fitted.n_items
+    unknown = Sessions.from_lists([[0, 0, 3], [4, 5, 6]])  # a first prefix of unknown items only
+    assert unknown.max_item() <= n
+    assert evaluate(fitted, unknown).n_cases == 4
 
 
 def test_save_and_load_give_the_same_scores(fitted, tmp_path):

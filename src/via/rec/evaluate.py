@@ -104,6 +104,12 @@ def evaluate(
                 f"{type(model).__name__}.scores returned shape {scores.shape}, "
                 f"expected {(hi - lo, n_items + 1)}"
             )
+        if np.isnan(scores).any():
+            row = int(np.flatnonzero(np.isnan(scores).any(axis=1))[0])
+            raise ValueError(
+                f"{type(model).__name__}.scores returned NaN for prefix {lo + row} "
+                f"(items {prefixes.sessions[row].tolist()}); a score must be a number"
+            )
         scores[:, 0] = -np.inf
         ranks[lo:hi] = target_ranks(scores, targets)
         best = top_k(scores, kmax)

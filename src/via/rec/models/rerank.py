@@ -163,7 +163,7 @@ class Rerank(SessionModel):
         features[:, :, f + 1] = np.log(np.maximum(b, LOG_FLOOR)) / LOG_SCALE
         features[:, :, f + 2:f + 5] = session_features(prefixes, candidates)
         features[:, :, f + 5] = self.item_log_pop[candidates]
-        length = np.log(prefixes.lengths.astype(np.float32)) / math.log(50)
+        length = np.log(np.maximum(prefixes.lengths, 1).astype(np.float32)) / math.log(50)
         features[:, :, f + 6] = length[:, None]
         return candidates, mask, features, fused
 
@@ -294,6 +294,10 @@ class Rerank(SessionModel):
         out = floor + fused  # fused in [0, 1]
         row, column = np.nonzero(mask)  # each candidate once (its duplicates are masked)
         out[row, candidates[row, column]] = logits[row, column]
+        # an empty prefix (every click on an item unknown to the members) carries no session
+        # for the ranker to read, and the ranker never trained on one: the Blend's score decides
+        empty = prefixes.lengths == 0
+        out[empty] = fused[empty]
         out[:, 0] = -np.inf
         return out.astype(np.float32)
 
