@@ -225,6 +225,19 @@ def test_fused_cross_entropy_equals_torch(dtype):
             torch.testing.assert_close(a.grad, b.grad, rtol=tolerance * 100, atol=tolerance)
 
 
+def test_fused_cross_entropy_survives_a_target_far_below_the_maximum():
+    """-log p_y underflows in float32 when the target's logit is ~100 below the row's maximum;
+    the loss must then still be the finite log-sum-exp minus the target's logit."""
+    hidden = torch.tensor([[1.0], [1.0], [1.0]])
+    weight = torch.tensor([[300.0], [0.0], [100.0], [-5.0]])
+    bias = torch.zeros(4)
+    targets = torch.tensor([1, 3, 0])  # 300 and 305 below the maximum, then the maximum itself
+    loss = linear_cross_entropy(hidden, weight, bias, targets)
+    expected = F.cross_entropy(F.linear(hidden.double(), weight.double(), bias.double()), targets)
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_packed_lstm_equals_torch_lstm():
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(7, 5, batch_first=True).double()

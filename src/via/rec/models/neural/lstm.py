@@ -150,14 +150,31 @@ def diversity_gradient(
 
 def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tensor:
     """The mean cross-entropy of softmax(h W^T + c) (eqs. 3.5, 3.6); `logits` ((batch, n + 1),
-    a reused buffer) is left holding the probabilities. The loss is m - log(max p) - x_y with m
-    the row maximum (max p >= 1 / (n + 1), so the log never underflows). (`amax` twice is
-    cheaper than one `max` with indices: 8 against 32 ms on 512 x 43k floats, one thread.)"""
+    a reused buffer) is left holding the probabilities. A row's loss is -log p_y, read off the
+    probabilities (no pass over the matrix for it); where p_y could underflow in float32 (the
+    target's logit more than `_UNDERFLOW_GAP` below the row's maximum m) it is
+    m - log(max p) - x_y instead, the same value without the underflow (max p >= 1 / (n + 1))."""
     matmul(hidden, weight.T, out=logits).add_(bias)
     top = logits.amax(dim=1)
     target_logit = logits.gather(1, targets[:, None]).squeeze(1)
     torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-    return (top - logits.amax(dim=1).log() - target_logit).mean()
+    loss = logits.gather(1, targets[:, None]).squeeze(1).log().neg_()
+    far = (top - target_logit > _UNDERFLOW_GAP).nonzero().squeeze(1)
+    if len(far):
+        loss[far] = top[far] - logits[far].amax(dim=1).log() - target_logit[far]
+    return loss.mean()
+
+
+# exp(-87.3) is float32's smallest normal number; a row's log-sum-exp exceeds its maximum by at
+# most log(n + 1) (11 for 43k items, 17 for 36 million), so a gap under 70 keeps p_y normal
+_UNDERFLOW_GAP = 70.0
+
+
+def _column_sums(matrix: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`matrix.sum(dim=0)` (into `out` if given) as a matrix-vector product: 3.3 against 9.5 ms
+    for 512 x 43,099 floats, one thread, AMD EPYC (torch's column reduction is slower)."""
+    ones = matrix.new_ones(len(matrix))
+    return torch.mv(matrix.T, ones) if out is None else torch.mv(matrix.T, ones, out=out)
 
 
 def _softmax_cross_entropy_delta(probabilities, targets) -> torch.Tensor:
@@ -195,7 +212,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (
             matmul(x, weight).mul_(factor),
             matmul(x.T, hidden * factor),
-            x.sum(dim=0).mul_(factor),
+            _column_sums(x).mul_(factor),
             None,
             None,
         )
@@ -457,7 +474,7 @@ class ThesisLSTM(TorchSessionModel):
             if parameter.grad is None:
                 parameter.grad = torch.empty_like(parameter)
         matmul(delta.T, h * factor, out=weight.grad)
-        torch.sum(delta, dim=0, out=bias.grad).mul_(factor)
+        _column_sums(delta, out=bias.grad).mul_(factor)
         hidden.backward(matmul(delta, weight.detach()).mul_(factor))
         return loss
 
