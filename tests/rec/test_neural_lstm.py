@@ -187,9 +187,12 @@ def test_resumed_training_continues_exactly(train, tmp_path, capsys):
     # uninterrupted run did
     params = dict(SMALL, dropout=0.5, diversity_weight=1e-3, diversity_every=3)
     straight = ThesisLSTM(**params, n_epochs=4, verbose=False).fit(train)
+    ThesisLSTM(**params, n_epochs=1).fit(train, checkpoint_dir=tmp_path / "other")
+    assert "no checkpoint at" in capsys.readouterr().err  # a fresh start is said, not silent
     ThesisLSTM(**params, n_epochs=2, verbose=False).fit(train, checkpoint_dir=tmp_path)
     resumed = ThesisLSTM(**params, n_epochs=4).fit(train, checkpoint_dir=tmp_path)
     progress = capsys.readouterr().err
+    assert "no checkpoint" not in progress
     assert "resumed" in progress and "epoch 2/" not in progress
     assert re.search(r"lstm epoch 4/4: loss \d+\.\d+ \| [\d,]+ prefixes/s \| \d+\.\d s", progress)
     assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]

@@ -271,6 +271,8 @@ class TorchSessionModel(SessionModel):
         if checkpoint is not None and checkpoint.exists():
             progress, best_state = self._resume(checkpoint, fingerprint, optimizer, device)
             self._log(f"{self.name}: resumed from {checkpoint} after epoch {progress.epoch}")
+        elif checkpoint is not None:  # a mistyped directory would otherwise start silently
+            self._log(f"{self.name}: no checkpoint at {checkpoint}; training from the first epoch")
         patience = getattr(self, "patience", 0)
         while progress.epoch < self.n_epochs and not progress.stopped_early:
             epoch = progress.epoch + 1
