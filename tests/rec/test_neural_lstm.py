@@ -229,8 +229,8 @@ def test_fused_cross_entropy_equals_torch(dtype):
 
 
 def test_fused_cross_entropy_survives_a_target_far_below_the_maximum():
-    """-log p_y underflows in float32 when the target's logit is ~100 below the row's maximum;
-    the loss must then still be the finite log-sum-exp minus the target's logit."""
+    """-log p_y underflows in float32 once the target's logit is more than about 100 below the
+    row's maximum; the loss must then still be the finite log-sum-exp minus the target's logit."""
     hidden = torch.tensor([[1.0], [1.0], [1.0]])
     weight = torch.tensor([[300.0], [0.0], [100.0], [-5.0]])
     bias = torch.zeros(4)

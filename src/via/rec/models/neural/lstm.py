@@ -148,6 +148,11 @@ def diversity_gradient(
     return _diversity_backward(unit, norms, inverse, gram, 4.0, out=out)
 
 
+# exp(-87.3) is float32's smallest normal number; a row's log-sum-exp exceeds its maximum by at
+# most log(n + 1) (11 for 43k items, 17 for 36 million), so a gap under 70 keeps p_y normal
+_UNDERFLOW_GAP = 70.0
+
+
 def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tensor:
     """The mean cross-entropy of softmax(h W^T + c) (eqs. 3.5, 3.6); `logits` ((batch, n + 1),
     a reused buffer) is left holding the probabilities. A row's loss is -log p_y, read off the
@@ -163,11 +168,6 @@ def _softmax_cross_entropy(hidden, weight, bias, targets, logits) -> torch.Tenso
     if len(far):
         loss[far] = top[far] - logits[far].amax(dim=1).log() - target_logit[far]
     return loss.mean()
-
-
-# exp(-87.3) is float32's smallest normal number; a row's log-sum-exp exceeds its maximum by at
-# most log(n + 1) (11 for 43k items, 17 for 36 million), so a gap under 70 keeps p_y normal
-_UNDERFLOW_GAP = 70.0
 
 
 def _column_sums(matrix: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
