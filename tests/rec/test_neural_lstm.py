@@ -13,6 +13,7 @@ from via.rec.data.protocol import validation_split
 from via.rec.data.sessions import PrefixBatch, all_prefixes
 from via.rec.models import SessionModel, create_model
 from via.rec.models.base import ModelFileError
+from via.rec.models.neural import common
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -84,7 +85,7 @@ def test_diversity_regulariser_equals_the_n_by_n_formula():
     torch.testing.assert_close(padded.grad[1:], x_ref.grad, rtol=1e-10, atol=1e-12)
     # orthogonal rows: only the diagonal counts
     assert diversity_loss(torch.eye(5, dtype=torch.float64) * 3).item() == pytest.approx(5.0)
-    # in float32 the products run in NumPy's BLAS (a symmetric rank-k update for U^T U)
+    # in float32 the products run in common.matmul (U^T U as a symmetric rank-k update)
     x32 = x.detach().float().requires_grad_(True)
     value = diversity_loss(x32)
     assert value.item() == pytest.approx(expected.item(), rel=1e-5)
@@ -112,7 +113,7 @@ def test_diversity_gradient_in_buffers_equals_the_autograd_one():
     diversity_loss(reference).backward()
     torch.testing.assert_close(diversity_gradient(y, out=out, unit=unit), reference.grad,
                                rtol=1e-10, atol=1e-12)
-    # float32, products in NumPy's BLAS: as the autograd path in float32, and within float32's
+    # float32, products in common.matmul: as the autograd path in float32, and within float32's
     # rounding of the float64 gradient (entries up to about 100 here, from sums over 5,000 rows)
     x32 = x.float()
     in_buffers = diversity_gradient(x32, out=torch.empty_like(x32), unit=torch.empty_like(x32))
@@ -204,9 +205,38 @@ def test_resumed_training_continues_exactly(train, tmp_path, capsys):
         ThesisLSTM(**params, n_epochs=5, seed=1).fit(train, checkpoint_dir=tmp_path)
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_matmul_is_the_product_in_either_blas(blas, library):
+    blas(library)
+    assert common.cpu_blas() == library
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(37, 13, generator=generator)
+    b = torch.randn(13, 29, generator=generator)
+    expected = (a.double() @ b.double()).float()
+    torch.testing.assert_close(common.matmul(a, b), expected, rtol=1e-5, atol=1e-5)
+    out = torch.full((37, 29), float("nan"))
+    assert common.matmul(a, b, out=out) is out
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # transposed views (the softmax's G^T h, h W^T) and the Gram matrix x^T x
+    torch.testing.assert_close(common.matmul(b.T, a.T), expected.T, rtol=1e-5, atol=1e-5)
+    gram = (a.double().T @ a.double()).float()
+    torch.testing.assert_close(common.matmul(a.T, a), gram, rtol=1e-5, atol=1e-5)
+    # a parameter's gradient buffer is written in place, without a graph
+    weight = torch.zeros(13, 29, requires_grad=True)
+    weight.grad = torch.empty(13, 29)
+    common.matmul(b.T.T, torch.eye(29), out=weight.grad)
+    torch.testing.assert_close(weight.grad, b)
+
+
+def test_cpu_blas_rejects_an_unknown_library(blas):
+    blas("openblas")
+    with pytest.raises(ValueError, match="VIA_CPU_BLAS must be auto, numpy or torch"):
+        common.cpu_blas()
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_fused_cross_entropy_equals_torch(dtype):
-    # float32 on the CPU runs the products in NumPy's BLAS (common.matmul), float64 in torch
+    # float32 on the CPU runs the products in common.matmul's BLAS (cpu_blas), float64 in torch
     tight = dtype == torch.float64
     generator = torch.Generator().manual_seed(0)
     workspace = torch.empty(7 * 11, dtype=dtype)

@@ -4,6 +4,7 @@ weights (training, an in-place edit, a load) must never be served from a stale m
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -44,9 +45,11 @@ def test_scores_follow_every_change_of_the_weights(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_catalog_scores_equal_the_torch_product_for_one_row_and_many():
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_catalog_scores_equal_the_torch_product_for_one_row_and_many(blas, library):
     from via.rec.models.neural.common import catalog_scores
 
+    blas(library)
     generator = torch.Generator().manual_seed(0)
     matrix = torch.randn(301, 16, generator=generator)
     bias = torch.randn(301, generator=generator)

@@ -11,8 +11,10 @@ run would have.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import sys
 import time
 from abc import abstractmethod
@@ -63,16 +65,63 @@ def known_items_only(prefixes: PrefixBatch) -> PrefixBatch:
     return PrefixBatch(kept.items, kept.offsets)
 
 
+CPU_BLAS_ENV = "VIA_CPU_BLAS"
+
+
+def cpuinfo_field(name: str) -> str:
+    """The first `name` line of /proc/cpuinfo (`vendor_id`, `model name`), or '' without one."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.split(":", 1)[0].strip() == name:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+@functools.cache
+def cpu_blas() -> str:
+    """The library that runs `matmul` and `catalog_scores` on float32 CPU tensors.
+
+    `numpy` (NumPy's OpenBLAS) or `torch` (PyTorch's MKL). `VIA_CPU_BLAS=numpy|torch` chooses;
+    unset or `auto`, it is MKL on Intel CPUs when torch is built with it, OpenBLAS elsewhere.
+    Measured for the thesis LSTM's thin products (512 x 300 x 43,099, one thread, into a
+    preallocated result): on AMD EPYC MKL took 0.79 to 0.93 s for a step's three against
+    OpenBLAS' 0.51 to 0.62 s; on an Intel Xeon (Sapphire Rapids class) MKL took 86 + 93 + 96 ms
+    against OpenBLAS' 95 to 109 + 102 to 107 + 107 to 114 ms (docs/neural.md). The choice is
+    fixed for the process (read once), so a run and its resumption use the same kernels when
+    they run on the same machine."""
+    choice = os.environ.get(CPU_BLAS_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "numpy", "torch"):
+        raise ValueError(f"{CPU_BLAS_ENV} must be auto, numpy or torch, got {choice!r}")
+    if choice == "auto":
+        intel = cpuinfo_field("vendor_id") == "GenuineIntel"
+        choice = "torch" if intel and torch.backends.mkl.is_available() else "numpy"
+    return choice
+
+
+def _result_buffer(rows: int, columns: int) -> torch.Tensor:
+    """A fresh float32 result for a product, allocated by NumPy (which asks the kernel for huge
+    pages for large arrays: a fresh 88 MB torch tensor is faulted in 4 KiB page by page)."""
+    return torch.from_numpy(np.empty((rows, columns), dtype=np.float32))
+
+
 def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """`a @ b` (into `out` if given) for 2-d tensors, through NumPy's BLAS for float32 tensors on
-    the CPU, torch otherwise. Same product, other kernel: on this project's AMD CPUs torch's MKL
-    runs the thin products of a softmax over 43k items well below OpenBLAS' speed (the three
-    512 x 300 x 43,099 products of one LSTM step: 0.79 to 0.93 s against 0.51 to 0.62 s on one
-    thread, docs/neural.md), and NumPy computes `x.T @ x` with a symmetric rank-k update, half
-    the work. For use inside hand-written autograd functions: the result carries no graph."""
+    """`a @ b` (into `out` if given) for 2-d tensors: on float32 CPU tensors through the library
+    `cpu_blas()` names, torch otherwise. Same product, other kernel: which BLAS is faster for the
+    thin products of a softmax over 43k items depends on the CPU (`cpu_blas`). `x.T @ x` always
+    runs in NumPy, which computes it with a symmetric rank-k update, half the work. For use
+    inside hand-written autograd functions: the result carries no graph."""
     if a.device.type != "cpu" or a.dtype != torch.float32 or b.dtype != torch.float32:
         return torch.mm(a, b) if out is None else torch.mm(a, b, out=out)
-    x, y = a.detach().numpy(), b.detach().numpy()
+    a, b = a.detach(), b.detach()
+    gram = a.data_ptr() == b.data_ptr() and a.shape == b.T.shape and a.stride() == b.T.stride()
+    if cpu_blas() == "torch" and not gram:
+        result = _result_buffer(len(a), b.shape[1]) if out is None else out.detach()
+        torch.mm(a, b, out=result)
+        return result if out is None else out
+    x, y = a.numpy(), b.numpy()
     if out is None:
         return torch.from_numpy(np.matmul(x, y))
     np.matmul(x, y, out=out.detach().numpy())
@@ -84,22 +133,30 @@ def catalog_scores(
 ) -> np.ndarray:
     """`vectors @ matrix.T (+ bias)`: (batch, n_items + 1) float32 scores as a NumPy array.
 
-    On the CPU the product runs in NumPy's BLAS (OpenBLAS) on zero-copy views of the tensors,
-    writing straight into the array the caller gets. On this project's CPUs torch's MKL kernel is
-    much slower for these thin products (k = 100 to 512 against 43k rows: 512 x 100 x 43,098
-    took 216.8 ms in torch, a whole VIANet `scores` call through NumPy 119.8 ms, one thread,
-    docs/neural.md "Serving time on one core"), partly because a fresh 88 MB torch buffer has to
-    be faulted in page by page. One row is a matrix-vector product, cheaper than a 1-row matrix
+    On the CPU the product runs in the BLAS `cpu_blas()` names (OpenBLAS through NumPy, or MKL
+    through torch) on zero-copy views of the tensors, writing straight into the NumPy array the
+    caller gets. Torch's MKL kernel is much slower for these thin products on AMD EPYC (k = 100 to
+    512 against 43k rows: 512 x 100 x 43,098 took 216.8 ms in torch, a whole VIANet `scores`
+    call through NumPy 119.8 ms, one thread, docs/neural.md "Serving time on one core"), partly
+    because a fresh 88 MB torch buffer is faulted in page by page: the result is always
+    allocated by NumPy. One row is a matrix-vector product, cheaper than a 1-row matrix
     product. On CUDA the product stays on the device.
     """
     if vectors.device.type != "cpu":
         out = vectors @ matrix.T if bias is None else torch.addmm(bias, vectors, matrix.T)
         return out.float().cpu().numpy()
-    vectors, matrix = vectors.detach().float().numpy(), matrix.detach().numpy()
-    if len(vectors) == 1:  # one session (the shop's case): a matrix-vector product is cheaper
-        out = (matrix @ vectors[0])[None, :]
+    vectors, matrix = vectors.detach().float(), matrix.detach()
+    if cpu_blas() == "torch" and matrix.dtype == torch.float32:
+        out = np.empty((len(vectors), len(matrix)), dtype=np.float32)
+        result = torch.from_numpy(out)
+        if len(vectors) == 1:
+            torch.mv(matrix, vectors[0], out=result[0])
+        else:
+            torch.mm(vectors, matrix.T, out=result)
+    elif len(vectors) == 1:  # one session (the shop's case): a matrix-vector product is cheaper
+        out = (matrix.numpy() @ vectors[0].numpy())[None, :]
     else:
-        out = np.matmul(vectors, matrix.T)
+        out = np.matmul(vectors.numpy(), matrix.numpy().T)
     if bias is not None:
         out += bias.detach().numpy()
     return out

@@ -240,10 +240,10 @@ class _PackedLSTM(torch.autograd.Function):
     The same function as `nn.LSTM` (gate order i, f, g, o; zero initial state), with
     backpropagation through time written by hand: the input projections of all clicks are one
     product, the loop over time steps touches only the rows still running, and the weight
-    gradients are one product each at the end. Those four large products run in NumPy's BLAS
-    (`matmul`): 125 against 159 ms a step in torch's kernel for 2,000 clicks, one thread, AMD
-    EPYC. (PyTorch's CPU LSTM on packed input builds a zero-filled gradient of the whole input
-    for every time step.)
+    gradients are one product each at the end. Those four large products run in `matmul`, in the
+    BLAS `cpu_blas()` picks for the CPU: in NumPy's OpenBLAS on AMD EPYC, 125 against 159 ms a
+    step in torch's kernel for 2,000 clicks, one thread. (PyTorch's CPU LSTM on packed input
+    builds a zero-filled gradient of the whole input for every time step.)
     """
 
     @staticmethod

@@ -29,6 +29,7 @@ from via.rec.cli import parse_params
 from via.rec.data import load_benchmark
 from via.rec.data.sessions import all_prefixes
 from via.rec.models import create_model
+from via.rec.models.neural.common import cpu_blas, cpuinfo_field
 from via.rec.models.presets import preset_params
 
 
@@ -36,16 +37,35 @@ def softmax_products_seconds(
     batch: int, hidden: int, classes: int, repeats: int = 3
 ) -> dict[str, tuple[float, float]]:
     """(wall, CPU) seconds of the 3 products of one full-softmax training step (h W^T, G W,
-    G^T h), each the best of `repeats`, in torch (MKL) and in NumPy (OpenBLAS); `floor` takes
-    each product from the faster of the two, the least this machine needs for them."""
+    G^T h), each the best of `repeats`, in torch (MKL) and in NumPy (OpenBLAS), each both as a
+    plain product (a fresh result) and into a preallocated result (`torch`/`numpy` and
+    `torch_into`/`numpy_into`).
+
+    `floor` takes each product from the fastest of the four ways: the least this machine needs
+    for them. `plain` takes it from the faster of the two plain products only, the floor this
+    tool reported before 2026-12-07 (twelfth session): where a fresh 88 MB result costs page
+    faults (torch: 4 KiB pages) it is looser than `floor` by up to 0.04 s a step (Intel Xeon).
+    """
     generator = torch.Generator().manual_seed(0)
     h = torch.randn(batch, hidden, generator=generator)
     w = torch.randn(classes, hidden, generator=generator)
     g = torch.randn(batch, classes, generator=generator)
+    into = (torch.empty(batch, classes), torch.empty(batch, hidden), torch.empty(classes, hidden))
     hn, wn, gn = h.numpy(), w.numpy(), g.numpy()
+    xn = tuple(t.numpy() for t in into)
     products = {
         "torch": (lambda: h @ w.T, lambda: g @ w, lambda: g.T @ h),
         "numpy": (lambda: hn @ wn.T, lambda: gn @ wn, lambda: gn.T @ hn),
+        "torch_into": (
+            lambda: torch.mm(h, w.T, out=into[0]),
+            lambda: torch.mm(g, w, out=into[1]),
+            lambda: torch.mm(g.T, h, out=into[2]),
+        ),
+        "numpy_into": (
+            lambda: np.matmul(hn, wn.T, out=xn[0]),
+            lambda: np.matmul(gn, wn, out=xn[1]),
+            lambda: np.matmul(gn.T, hn, out=xn[2]),
+        ),
     }
     times = {}
     for library, calls in products.items():
@@ -59,9 +79,14 @@ def softmax_products_seconds(
                 best_cpu = min(best_cpu, time.process_time() - cpu_start)
             each.append((best, best_cpu))
         times[library] = each
-    fastest = [min(pair) for pair in zip(times["torch"], times["numpy"])]
+    fastest = [min(four) for four in zip(*times.values())]
+    plain = [min(pair) for pair in zip(times["torch"], times["numpy"])]
     total = {library: tuple(map(sum, zip(*each))) for library, each in times.items()}
-    return {**total, "floor": tuple(map(sum, zip(*fastest)))}
+    return {
+        **total,
+        "floor": tuple(map(sum, zip(*fastest))),
+        "plain": tuple(map(sum, zip(*plain))),
+    }
 
 
 def scoring_milliseconds(model, test, batch: int = 512, repeats: int = 5) -> float:
@@ -112,14 +137,7 @@ def regulariser_drift(model, train, n_items: int, every: int, windows: int = 4) 
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # NumPy's BLAS, which the LSTM's products run in
+        threadpool_limits(args.threads)  # NumPy's BLAS, where `cpu_blas()` is numpy
     dataset = load_benchmark(args.data)
     params = preset_params(args.preset, dataset.name, args.model)
     params.update(
@@ -192,24 +210,34 @@ def main(argv: list[str] | None = None) -> int:
         batch, hidden = model.batch_size, model.hidden_units
         # the floor is timed before and after the epoch; the faster of the two is used
         floor_after = softmax_products_seconds(batch, hidden, classes)
-        step, step_cpu = (min(a, b) for a, b in zip(floor_before["floor"], floor_after["floor"]))
+        floor = {
+            key: tuple(min(a, b) for a, b in zip(floor_before[key], floor_after[key]))
+            for key in floor_before
+        }
+        (step, step_cpu), (plain, plain_cpu) = floor["floor"], floor["plain"]
         by_library = {
-            library: round(min(floor_before[library][0], floor_after[library][0]), 3)
-            for library in ("torch", "numpy")
+            library: round(floor[library][0], 3)
+            for library in ("torch", "numpy", "torch_into", "numpy_into")
         }
         flops = 3 * 2 * batch * hidden * classes
         steps_full = int(np.ceil(full_cases / batch))
         steps = int(np.ceil(len(all_prefixes(train)) / batch))
+        projected = full_cases / epoch["prefixes_per_second"]
         report.update(
+            cpu_blas=cpu_blas(),
             softmax_products_seconds_per_step=round(step, 3),
             softmax_products_seconds_per_step_by_library=by_library,
             softmax_products_gflops=round(flops / step / 1e9, 1),
             full_epoch_floor_seconds=round(steps_full * step, 0),
-            projected_epoch_over_floor=round(full_cases / epoch["prefixes_per_second"]
-                                             / (steps_full * step), 2),
+            projected_epoch_over_floor=round(projected / (steps_full * step), 2),
             # CPU time against CPU time: what the products cost this process, whatever the load
             softmax_products_cpu_seconds_per_step=round(step_cpu, 3),
             epoch_cpu_over_floor_cpu=round(epoch_cpu[-1] / (steps * step_cpu), 2),
+            # the same against the plain products only (fresh results; the floor before 12-07)
+            plain_products_seconds_per_step=round(plain, 3),
+            projected_epoch_over_plain_floor=round(projected / (steps_full * plain), 2),
+            plain_products_cpu_seconds_per_step=round(plain_cpu, 3),
+            epoch_cpu_over_plain_floor_cpu=round(epoch_cpu[-1] / (steps * plain_cpu), 2),
         )  # fmt: skip
     report.update(
         torch_threads=torch.get_num_threads(),
