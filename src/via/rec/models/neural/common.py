@@ -86,12 +86,11 @@ def cpu_blas() -> str:
 
     `numpy` (NumPy's OpenBLAS) or `torch` (PyTorch's MKL). `VIA_CPU_BLAS=numpy|torch` chooses;
     unset or `auto`, it is MKL on Intel CPUs when torch is built with it, OpenBLAS elsewhere.
-    Measured for the thesis LSTM's thin products (512 x 300 x 43,099, one thread, into a
-    preallocated result): on AMD EPYC MKL took 0.79 to 0.93 s for a step's three against
-    OpenBLAS' 0.51 to 0.62 s; on an Intel Xeon (Sapphire Rapids class) MKL took 86 + 93 + 96 ms
-    against OpenBLAS' 95 to 109 + 102 to 107 + 107 to 114 ms (docs/neural.md). The choice is
-    fixed for the process (read once), so a run and its resumption use the same kernels when
-    they run on the same machine."""
+    Measured for the three thin products of a thesis-LSTM step (512 x 300 x 43,099, one
+    thread): on AMD EPYC MKL took 0.79 to 0.93 s against OpenBLAS' 0.51 to 0.62 s; on an Intel
+    Xeon (Sapphire Rapids class), into preallocated results, 0.275 to 0.291 s against 0.303 to
+    0.331 s (docs/neural.md). The choice is fixed for the process (read once), so a run and its
+    resumption use the same kernels when they run on the same machine."""
     choice = os.environ.get(CPU_BLAS_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "numpy", "torch"):
         raise ValueError(f"{CPU_BLAS_ENV} must be auto, numpy or torch, got {choice!r}")
