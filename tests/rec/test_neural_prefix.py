@@ -170,3 +170,27 @@ def test_bad_hyperparameters_are_refused():
         ToyPrefix(max_length=0)
     with pytest.raises(ValueError, match="valid_fraction"):
         ToyPrefix(valid_fraction=1.0)
+
+
+def test_training_reuses_freed_memory_instead_of_faulting_it_in_again(monkeypatch):
+    import resource
+
+    from via.rec.models.neural import common
+
+    monkeypatch.setenv(common.KEEP_FREED_MEMORY_ENV, "0")
+    common.keep_freed_memory.cache_clear()
+    assert common.keep_freed_memory() is False  # the opt-out leaves malloc alone
+    monkeypatch.delenv(common.KEEP_FREED_MEMORY_ENV)
+    common.keep_freed_memory.cache_clear()
+    if not common.keep_freed_memory():
+        pytest.skip("this C library has no mallopt (not glibc)")
+    # a full softmax's logits, allocated and freed every step: 48 MiB, above glibc's 32 MiB
+    # ceiling for the heap, so by default every allocation would be a fresh mmap to fault in
+    pages = 48 * 2**20 // resource.getpagesize()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(12):
+        logits = torch.empty(512, 24576)
+        logits.fill_(1.0)
+        del logits
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 3 * pages, f"{faults} page faults for 12 reuses of {pages} pages"
