@@ -45,6 +45,8 @@ def softmax_products_seconds(
     for them. `plain` takes it from the faster of the two plain products only, the floor this
     tool reported before 2026-12-07 (twelfth session): where a fresh 88 MB result costs page
     faults (torch: 4 KiB pages) it is looser than `floor` by up to 0.04 s a step (Intel Xeon).
+    Timed after a training in the same process, the plain products no longer pay those faults
+    (training keeps freed memory, `common.keep_freed_memory`), so `plain` comes close to `floor`.
     """
     generator = torch.Generator().manual_seed(0)
     h = torch.randn(batch, hidden, generator=generator)
