@@ -115,6 +115,35 @@ def test_bad_param_is_a_message_not_a_traceback(small_benchmark):
 
 
 TINY_GRU4REC = ["layers=[16]", "n_sample=32", "batch_size=32", "n_epochs=1"]
+TINY_LSTM = ["embedding_dim=8", "hidden_units=8", "n_sample=64", "diversity_sample=64",
+             "batch_size=256", "n_epochs=2", "verbose=false"]
+
+
+def test_evaluate_refit_tests_the_model_retrained_on_all_sessions(small_benchmark, tmp_path):
+    via("evaluate", "--model", "lstm", "--data", small_benchmark, "--k", "20", "--refit",
+        "--checkpoint", tmp_path / "ckpt", "--param", *TINY_LSTM, "--json", tmp_path / "r.json")
+    record = json.loads((tmp_path / "r.json").read_text())
+    chosen = record["selection"]["best_epoch"]
+    history = record["selection"]["training"]["history"]
+    assert len(history) == 2 and chosen == min(history, key=lambda r: r["valid_loss"])["epoch"]
+    # the tested model is the second training: all sessions, the chosen epochs, no validation
+    assert record["training"]["epochs"] == chosen
+    assert all("valid_loss" not in r for r in record["training"]["history"])
+    def cases(epoch: dict) -> float:
+        return epoch["prefixes_per_second"] * epoch["seconds"]
+
+    assert cases(record["training"]["history"][0]) > cases(history[0]) * 1.05
+    assert record["fit_seconds"] > record["selection"]["fit_seconds"]
+    assert (tmp_path / "ckpt" / "refit" / "checkpoint.pt").exists()
+    assert 0 < record["metrics"]["HR@20"] <= 1
+
+
+def test_evaluate_refit_without_a_split_is_refused_before_training(small_benchmark):
+    for model, params in (("gru4rec", TINY_GRU4REC), ("lstm", [*TINY_LSTM, "valid_fraction=0"])):
+        proc = via("evaluate", "--model", model, "--data", small_benchmark, "--refit",
+                   "--param", *params, check=False)
+        assert proc.returncode != 0 and "no validation split to refit after" in proc.stderr
+        assert "epoch 1/" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_evaluate_seed_and_checkpoint_resume(small_benchmark, tmp_path):

@@ -152,3 +152,15 @@ def test_registry_and_published_presets_carry_the_papers_settings():
     # official STAMP clips gradients at 110 on Diginetica (stamp_cikm), 150 on Yoochoose
     assert preset_params("published", "diginetica", "stamp")["clip_norm"] == 110.0
     assert preset_params("published", "yoochoose1_64", "stamp")["clip_norm"] == 150.0
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_refitted_retrains_on_all_sessions_for_the_chosen_epochs(train, name):
+    # the prefix trainer chooses its epoch by validation HR@20 (the papers' Recall@20), not by
+    # the loss: the refit takes that choice
+    model = MODELS[name](**SMALL[name], n_epochs=3, verbose=False).fit(train)
+    assert all("valid_hr20" in r for r in model.history_)
+    refit = model.refitted(train)
+    assert refit.valid_fraction == 0.0 and len(refit.history_) == model.best_epoch_
+    assert all("valid_hr20" not in r and "valid_loss" not in r for r in refit.history_)
+    assert hit_rate(refit, cycle_sessions(100, seed=2), k=5) >= 0.9

@@ -156,6 +156,37 @@ def test_early_stopping_keeps_the_best_epoch(train):
     assert model.history_[-1]["epoch"] == best + 2
 
 
+def _cases_trained(record: dict) -> int:
+    return round(record["prefixes_per_second"] * record["seconds"])
+
+
+def test_refitted_trains_on_all_sessions_for_the_epochs_validation_chose(train):
+    # early stopping on the backwards validation log ends the run 2 epochs after its best one
+    backwards = cycle_sessions(100, seed=3, reverse=True)
+    model = ThesisLSTM(**SMALL, n_epochs=12, patience=2, verbose=False).fit(train, backwards)
+    losses = [r["valid_loss"] for r in model.history_]
+    assert model.best_epoch_ == int(np.argmin(losses)) + 1 < len(losses)
+    refit = model.refitted(train)
+    assert refit is not model and refit.valid_fraction == 0.0 and refit.seed == model.seed
+    assert len(refit.history_) == refit.n_epochs == model.best_epoch_
+    assert all("valid_loss" not in r for r in refit.history_)
+    assert {_cases_trained(r) for r in refit.history_} == {len(all_prefixes(train))}
+
+
+def test_refitted_takes_in_the_split_it_held_out(train):
+    model = ThesisLSTM(**SMALL, n_epochs=2, verbose=False).fit(train)  # the last 10 % held out
+    assert _cases_trained(model.history_[0]) == len(all_prefixes(validation_split(train, 0.1)[0]))
+    refit = model.refitted(train)
+    assert _cases_trained(refit.history_[0]) == len(all_prefixes(train))
+    assert refit.best_epoch_ == len(refit.history_) == model.best_epoch_
+
+
+def test_refitting_a_model_trained_without_a_split_is_refused(train):
+    model = ThesisLSTM(**SMALL, n_epochs=1, valid_fraction=0.0, verbose=False).fit(train)
+    with pytest.raises(ValueError, match="without a validation split"):
+        model.refitted(train)
+
+
 def test_save_and_load_give_identical_scores(fitted, tmp_path):
     fitted.save(tmp_path / "lstm")
     loaded = SessionModel.load(tmp_path / "lstm")

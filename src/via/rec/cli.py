@@ -239,7 +239,10 @@ def load_for(directory: str, dataset, data_name: str) -> SessionModel:
 
 def cmd_evaluate(args) -> int:
     dataset = load_benchmark(args.data)
+    selection = None
     if args.load:
+        if args.refit:
+            raise SystemExit("--refit trains a new model: it cannot go with --load")
         model = load_for(args.load, dataset, args.data)
         fit_seconds = 0.0
     else:
@@ -253,7 +256,24 @@ def cmd_evaluate(args) -> int:
                 print(line)
         model = create_model(args.model, **params)
         checkpoint = Path(args.checkpoint) if args.checkpoint else None
+        splits = hasattr(model, "refitted") and getattr(model, "valid_fraction", 0) > 0
+        if args.refit and not splits:
+            raise SystemExit(f"--refit: {args.model} has no validation split to refit after "
+                             "(a neural model with valid_fraction > 0 has)")
         fit_seconds = fit_model(model, dataset.train, dataset.n_items, checkpoint)
+        if args.refit:
+            selection = {"best_epoch": model.best_epoch_, "fit_seconds": fit_seconds,
+                         "training": training_record(model)}
+            print(f"{model.name}: epoch {model.best_epoch_} chosen on validation; "
+                  "refitting on all training sessions")
+            start = time.perf_counter()
+            try:
+                model = model.refitted(
+                    dataset.train, checkpoint_dir=checkpoint / "refit" if checkpoint else None
+                )
+            except ValueError as exc:
+                raise SystemExit(f"--refit: {exc}") from exc
+            fit_seconds += time.perf_counter() - start
     if args.save:
         model.save(args.save)
         print(f"saved to {args.save}")
@@ -272,6 +292,8 @@ def cmd_evaluate(args) -> int:
                   "fit_seconds": fit_seconds, "training": training_record(model),
                   "metrics": result.as_dict(), "peak_memory_mib": peak_memory_mib(),
                   **where_and_when()}
+        if selection is not None:  # fit_seconds counts both trainings; training is the refit's
+            record["selection"] = selection
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
@@ -722,6 +744,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, help="random seed of a neural model (default: its own, 0)")
     ev.add_argument("--checkpoint", metavar="DIR",
                     help="save training state after every epoch here and resume from it")
+    ev.add_argument("--refit", action="store_true",
+                    help="neural models with a validation split: after choosing the epochs on "
+                         "it, train again on all training sessions for that many and test that "
+                         "model (checkpoints of the second training under DIR/refit)")
     ev.set_defaults(func=cmd_evaluate)
 
     bm = sub.add_parser("benchmark", help="evaluate several models on several data sets")

@@ -445,6 +445,39 @@ class TorchSessionModel(SessionModel):
         progress = TrainingProgress(**json.loads(payload["progress"]))
         return progress, (payload["best_module"] or None)
 
+    @property
+    def best_epoch_(self) -> int:
+        """The epoch whose weights the model holds: the lowest validation loss (the first of
+        equal ones, as early stopping keeps it), or the last epoch without validation."""
+        scored = [r for r in self.history_ if "valid_loss" in r]
+        if not scored:
+            return len(self.history_)
+        return int(min(scored, key=lambda r: r["valid_loss"])["epoch"])
+
+    def refitted(
+        self, train: Sessions, *, checkpoint_dir: str | Path | None = None
+    ) -> TorchSessionModel:
+        """A new model of the same hyperparameters (and seed), trained on all of `train` for
+        the epochs this one chose on its validation split: the usual last step of a validation
+        protocol. The split is the last `valid_fraction` of the training sessions, the ones
+        closest in time to what the model is tested or served on; this step trains on them too.
+        Every choice stays made on validation."""
+        self._check_fitted()
+        if getattr(self, "valid_fraction", 0) <= 0:
+            raise ValueError(
+                f"{self.name} was trained without a validation split (valid_fraction=0 or none "
+                "to set): there is no choice to refit with, it already trains on all sessions"
+            )
+        if not any("valid_loss" in r for r in self.history_):
+            raise ValueError(f"{self.name} has no validation history to take the epochs from")
+        params = dict(self.get_params(), n_epochs=self.best_epoch_, valid_fraction=0.0)
+        params.update(self._refit_params())
+        return type(self)(**params).fit(train, n_items=self.n_items, checkpoint_dir=checkpoint_dir)
+
+    def _refit_params(self) -> dict:
+        """Further choices made on validation that `refitted` keeps (VIANet: its fusion weight)."""
+        return {}
+
     # --- scoring ----------------------------------------------------------------------------
     def scores(self, prefixes: PrefixBatch) -> np.ndarray:
         self._check_fitted()

@@ -386,15 +386,9 @@ class VIANet(PrefixSessionModel):
             combined.knn_weight = first.knn_weight_
         return combined
 
-    def refitted(self, train: Sessions, *, checkpoint_dir: str | Path | None = None) -> VIANet:
-        """A new VIANet trained on all of `train` for the epoch count this one chose on
-        validation, with the fusion weight it chose (the usual last step of a validation
-        protocol: the most recent sessions, held out for the choices, are trained on too)."""
-        self._check_fitted()
-        params = dict(self.get_params(), n_epochs=self.best_epoch_, valid_fraction=0.0)
-        if self.knn_model is not None:
-            params["knn_weight"] = self.knn_weight_
-        return type(self)(**params).fit(train, n_items=self.n_items, checkpoint_dir=checkpoint_dir)
+    def _refit_params(self) -> dict:
+        """The fusion weight chosen on validation goes with the epochs into `refitted`."""
+        return {"knn_weight": self.knn_weight_} if self.knn_model is not None else {}
 
 
 def main(argv: list[str] | None = None) -> None:
