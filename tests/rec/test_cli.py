@@ -119,6 +119,11 @@ TINY_LSTM = ["embedding_dim=8", "hidden_units=8", "n_sample=64", "diversity_samp
              "batch_size=256", "n_epochs=2", "verbose=false"]
 
 
+def _cases(epoch: dict) -> float:
+    """The prefixes an epoch of a training record went through."""
+    return epoch["prefixes_per_second"] * epoch["seconds"]
+
+
 def test_evaluate_refit_tests_the_model_retrained_on_all_sessions(small_benchmark, tmp_path):
     via("evaluate", "--model", "lstm", "--data", small_benchmark, "--k", "20", "--refit",
         "--checkpoint", tmp_path / "ckpt", "--param", *TINY_LSTM, "--json", tmp_path / "r.json")
@@ -129,10 +134,8 @@ def test_evaluate_refit_tests_the_model_retrained_on_all_sessions(small_benchmar
     # the tested model is the second training: all sessions, the chosen epochs, no validation
     assert record["training"]["epochs"] == chosen
     assert all("valid_loss" not in r for r in record["training"]["history"])
-    def cases(epoch: dict) -> float:
-        return epoch["prefixes_per_second"] * epoch["seconds"]
-
-    assert cases(record["training"]["history"][0]) > cases(history[0]) * 1.05
+    # about 11 % more prefixes an epoch: the held-out 10 % of the sessions are trained on
+    assert _cases(record["training"]["history"][0]) > _cases(history[0]) * 1.05
     assert record["fit_seconds"] > record["selection"]["fit_seconds"]
     assert (tmp_path / "ckpt" / "refit" / "checkpoint.pt").exists()
     assert 0 < record["metrics"]["HR@20"] <= 1
